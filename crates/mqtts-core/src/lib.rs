@@ -7,6 +7,7 @@
 //! - [`codec`]: MQTT 3.1.1 packets, strict zero-copy decode and encode.
 //! - [`session`]: the sans-IO MQTT session (bytes in, bytes out, time in, events out).
 //! - [`transport`] and [`driver`]: the connection life cycle over a non-blocking socket.
+//! - [`backoff`]: reconnect delays with jitter.
 //! - [`aliyun`], [`selfhosted`], [`switch`]: the device model on each platform.
 #![no_std]
 #![forbid(unsafe_code)]
@@ -15,6 +16,8 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod aliyun;
+pub mod backoff;
 pub mod codec;
 pub mod ring;
 pub mod transport;

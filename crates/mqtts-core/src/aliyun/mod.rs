@@ -1,0 +1,3 @@
+//! Alibaba Cloud IoT Platform ("Link Platform") device profile.
+
+pub mod sign;
