@@ -1,5 +1,15 @@
 //! MQTT 3.1.1 codec: strict, zero-copy decode and encode of all 14 control packets.
 
+mod decode;
+mod encode;
+mod error;
 mod packet;
+pub mod topic;
 
+#[cfg(test)]
+mod tests;
+
+pub use decode::{decode, decode_body, decode_fixed_header, FixedHeader};
+pub use encode::{encode, encoded_len, PUBLISH_DUP_FLAG};
+pub use error::{DecodeError, EncodeError};
 pub use packet::*;

@@ -1,5 +1,7 @@
 //! MQTT 3.1.1 packet types. Decoded packets borrow from the receive buffer (zero copy).
 
+use super::decode::Reader;
+
 /// Quality of service of a PUBLISH or a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub enum QoS {
@@ -112,7 +114,9 @@ pub struct Publish<'a> {
 }
 
 /// The topic filters of a SUBSCRIBE: a slice when encoding, the validated wire bytes when decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Equality compares the entries, so a decoded `Wire` equals the `Slice` it was encoded from.
+#[derive(Debug, Clone, Copy)]
 pub enum SubscribeTopics<'a> {
     /// Filters given by the application.
     Slice(&'a [(&'a str, QoS)]),
@@ -130,7 +134,9 @@ pub struct Subscribe<'a> {
 }
 
 /// The topic filters of an UNSUBSCRIBE: a slice when encoding, the validated wire bytes when decoded.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+///
+/// Equality compares the entries, so a decoded `Wire` equals the `Slice` it was encoded from.
+#[derive(Debug, Clone, Copy)]
 pub enum UnsubscribeTopics<'a> {
     /// Filters given by the application.
     Slice(&'a [&'a str]),
@@ -190,4 +196,77 @@ pub enum Packet<'a> {
     PingResp,
     /// DISCONNECT.
     Disconnect,
+}
+
+impl<'a> SubscribeTopics<'a> {
+    /// The (filter, requested QoS) entries in order. On a `Wire` slice that was not produced by
+    /// [`decode`](super::decode) the iteration stops at the first malformed entry.
+    pub fn iter(&self) -> impl Iterator<Item = (&'a str, QoS)> + 'a {
+        let (slice, wire): (&'a [(&'a str, QoS)], &'a [u8]) = match *self {
+            SubscribeTopics::Slice(s) => (s, &[]),
+            SubscribeTopics::Wire(w) => (&[], w),
+        };
+        let mut wire = Reader::new(wire);
+        slice.iter().copied().chain(core::iter::from_fn(move || {
+            wire.next_or_stop(Reader::subscription)
+        }))
+    }
+
+    /// Number of entries.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are no entries (never true for a decoded SUBSCRIBE).
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+impl PartialEq for SubscribeTopics<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for SubscribeTopics<'_> {}
+
+impl<'a> UnsubscribeTopics<'a> {
+    /// The topic filters in order. On a `Wire` slice that was not produced by
+    /// [`decode`](super::decode) the iteration stops at the first malformed entry.
+    pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
+        let (slice, wire): (&'a [&'a str], &'a [u8]) = match *self {
+            UnsubscribeTopics::Slice(s) => (s, &[]),
+            UnsubscribeTopics::Wire(w) => (&[], w),
+        };
+        let mut wire = Reader::new(wire);
+        slice.iter().copied().chain(core::iter::from_fn(move || {
+            wire.next_or_stop(Reader::filter)
+        }))
+    }
+
+    /// Number of filters.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Whether there are no filters (never true for a decoded UNSUBSCRIBE).
+    pub fn is_empty(&self) -> bool {
+        self.iter().next().is_none()
+    }
+}
+
+impl PartialEq for UnsubscribeTopics<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for UnsubscribeTopics<'_> {}
+
+impl<'a> SubAck<'a> {
+    /// The granted QoS per filter; `None` is a failure (0x80).
+    pub fn codes(&self) -> impl Iterator<Item = Option<QoS>> + 'a {
+        self.return_codes.iter().map(|&c| QoS::from_bits(c))
+    }
 }

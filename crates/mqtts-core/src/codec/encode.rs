@@ -1,0 +1,219 @@
+//! MQTT 3.1.1 encoding, validating what decoding validates.
+
+use super::decode::valid_suback_code;
+use super::topic::{valid_topic_filter, valid_topic_name};
+use super::{ConnectReturnCode, EncodeError, Packet, QoS};
+
+/// The DUP bit in a PUBLISH's first byte (the session sets it on stored packets when resending).
+pub const PUBLISH_DUP_FLAG: u8 = 0x08;
+
+/// Largest remaining length four length bytes can express.
+const MAX_REMAINING_LEN: usize = 268_435_455;
+
+/// Length of the whole encoded packet, after validating it like [`encode`] does.
+pub fn encoded_len(packet: &Packet<'_>) -> Result<usize, EncodeError> {
+    let (_, remaining_len) = measure(packet)?;
+    let mut w = Writer { out: None, pos: 0 };
+    w.remaining_len(remaining_len)?;
+    Ok(w.pos + 1 + remaining_len)
+}
+
+/// Writes the packet at the start of `out` and returns the number of bytes written.
+pub fn encode(packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+    let (first_byte, remaining_len) = measure(packet)?;
+    let mut w = Writer {
+        out: Some(out),
+        pos: 0,
+    };
+    w.u8(first_byte)?;
+    w.remaining_len(remaining_len)?;
+    body(packet, &mut w)?;
+    Ok(w.pos)
+}
+
+/// The first byte and the remaining length of `packet`, which this validates.
+fn measure(packet: &Packet<'_>) -> Result<(u8, usize), EncodeError> {
+    let mut w = Writer { out: None, pos: 0 };
+    let first_byte = body(packet, &mut w)?;
+    if w.pos > MAX_REMAINING_LEN {
+        return Err(EncodeError::PacketTooLarge);
+    }
+    Ok((first_byte, w.pos))
+}
+
+/// Validates and writes the variable header and payload; returns the first byte.
+fn body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
+    Ok(match *packet {
+        Packet::Connect(ref c) => {
+            if c.password.is_some() && c.username.is_none() {
+                return Err(EncodeError::PasswordWithoutUsername);
+            }
+            if c.client_id.is_empty() && !c.clean_session {
+                return Err(EncodeError::InvalidClientId);
+            }
+            let mut flags = u8::from(c.clean_session) << 1
+                | u8::from(c.username.is_some()) << 7
+                | u8::from(c.password.is_some()) << 6;
+            if let Some(will) = c.will {
+                flags |= 0x04 | (will.qos as u8) << 3 | u8::from(will.retain) << 5;
+            }
+            w.str("MQTT")?;
+            w.u8(4)?;
+            w.u8(flags)?;
+            w.u16(c.keep_alive)?;
+            w.str(c.client_id)?;
+            if let Some(will) = c.will {
+                w.topic_name(will.topic)?;
+                w.binary(will.payload)?;
+            }
+            if let Some(username) = c.username {
+                w.str(username)?;
+            }
+            if let Some(password) = c.password {
+                w.binary(password)?;
+            }
+            0x10
+        }
+        Packet::ConnAck(a) => {
+            if a.session_present && a.code != ConnectReturnCode::Accepted {
+                return Err(EncodeError::InvalidReturnCode);
+            }
+            w.u8(u8::from(a.session_present))?;
+            w.u8(a.code as u8)?;
+            0x20
+        }
+        Packet::Publish(ref p) => {
+            w.topic_name(p.topic)?;
+            match (p.qos, p.packet_id) {
+                (QoS::AtMostOnce, Some(_)) => return Err(EncodeError::UnexpectedPacketId),
+                (QoS::AtMostOnce, None) if p.dup => return Err(EncodeError::InvalidDupFlag),
+                (QoS::AtMostOnce, None) => {}
+                (_, Some(id)) => w.packet_id(id)?,
+                (_, None) => return Err(EncodeError::MissingPacketId),
+            }
+            w.bytes(p.payload)?;
+            0x30 | u8::from(p.dup) << 3 | (p.qos as u8) << 1 | u8::from(p.retain)
+        }
+        Packet::PubAck(id) => w.ack(0x40, id)?,
+        Packet::PubRec(id) => w.ack(0x50, id)?,
+        Packet::PubRel(id) => w.ack(0x62, id)?,
+        Packet::PubComp(id) => w.ack(0x70, id)?,
+        Packet::UnsubAck(id) => w.ack(0xb0, id)?,
+        Packet::Subscribe(ref s) => {
+            w.packet_id(s.packet_id)?;
+            let mut any = false;
+            for (filter, qos) in s.topics.iter() {
+                w.filter(filter)?;
+                w.u8(qos as u8)?;
+                any = true;
+            }
+            nonempty(any)?;
+            0x82
+        }
+        Packet::SubAck(ref a) => {
+            w.packet_id(a.packet_id)?;
+            nonempty(!a.return_codes.is_empty())?;
+            if !a.return_codes.iter().all(|&c| valid_suback_code(c)) {
+                return Err(EncodeError::InvalidReturnCode);
+            }
+            w.bytes(a.return_codes)?;
+            0x90
+        }
+        Packet::Unsubscribe(ref u) => {
+            w.packet_id(u.packet_id)?;
+            let mut any = false;
+            for filter in u.topics.iter() {
+                w.filter(filter)?;
+                any = true;
+            }
+            nonempty(any)?;
+            0xa2
+        }
+        Packet::PingReq => 0xc0,
+        Packet::PingResp => 0xd0,
+        Packet::Disconnect => 0xe0,
+    })
+}
+
+fn nonempty(any: bool) -> Result<(), EncodeError> {
+    if any {
+        Ok(())
+    } else {
+        Err(EncodeError::EmptyTopicList)
+    }
+}
+
+/// Output cursor; with `out == None` it only counts, so one code path both sizes and writes.
+struct Writer<'o> {
+    out: Option<&'o mut [u8]>,
+    pos: usize,
+}
+
+impl Writer<'_> {
+    fn bytes(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+        let end = self.pos.saturating_add(data.len());
+        if let Some(out) = self.out.as_deref_mut() {
+            out.get_mut(self.pos..end)
+                .ok_or(EncodeError::BufferTooSmall)?
+                .copy_from_slice(data);
+        }
+        self.pos = end;
+        Ok(())
+    }
+
+    fn u8(&mut self, b: u8) -> Result<(), EncodeError> {
+        self.bytes(&[b])
+    }
+
+    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
+        self.bytes(&v.to_be_bytes())
+    }
+
+    fn remaining_len(&mut self, mut len: usize) -> Result<(), EncodeError> {
+        loop {
+            let byte = (len & 0x7f) as u8;
+            len >>= 7;
+            if len == 0 {
+                return self.u8(byte);
+            }
+            self.u8(byte | 0x80)?;
+        }
+    }
+
+    fn packet_id(&mut self, id: u16) -> Result<(), EncodeError> {
+        if id == 0 {
+            return Err(EncodeError::MissingPacketId);
+        }
+        self.u16(id)
+    }
+
+    /// An acknowledgement that is only a packet id; returns its first byte.
+    fn ack(&mut self, first_byte: u8, id: u16) -> Result<u8, EncodeError> {
+        self.packet_id(id)?;
+        Ok(first_byte)
+    }
+
+    fn binary(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+        let len = u16::try_from(data.len()).map_err(|_| EncodeError::StringTooLong)?;
+        self.u16(len)?;
+        self.bytes(data)
+    }
+
+    fn str(&mut self, s: &str) -> Result<(), EncodeError> {
+        self.binary(s.as_bytes())
+    }
+
+    fn topic_name(&mut self, topic: &str) -> Result<(), EncodeError> {
+        if !valid_topic_name(topic) {
+            return Err(EncodeError::InvalidTopicName);
+        }
+        self.str(topic)
+    }
+
+    fn filter(&mut self, filter: &str) -> Result<(), EncodeError> {
+        if !valid_topic_filter(filter) {
+            return Err(EncodeError::InvalidTopicFilter);
+        }
+        self.str(filter)
+    }
+}
