@@ -19,5 +19,7 @@ extern crate std;
 pub mod aliyun;
 pub mod backoff;
 pub mod codec;
+pub mod driver;
 pub mod ring;
+pub mod session;
 pub mod transport;

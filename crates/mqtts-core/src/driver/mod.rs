@@ -1,0 +1,450 @@
+//! The connection driver: transport up, TLS up, CONNECT, CONNACK, online; on any failure close,
+//! name the cause, back off and try again.
+//!
+//! It owns the [`Transport`], the receive [`RingBuffer`] and the [`Session`], and is driven by
+//! [`Driver::poll`] with the current time and a random word (for backoff jitter). Nothing in it
+//! blocks: a transport whose connect takes long (a TLS handshake on a Zephyr worker thread) is
+//! only polled.
+
+use crate::backoff::{Backoff, BackoffConfig, FailureClass};
+use crate::codec::{Connect, ConnectReturnCode, QoS};
+use crate::ring::RingBuffer;
+use crate::session::{Event, ProtocolError, RequestError, Session, SessionConfig, SessionError};
+use crate::transport::{ConnectProgress, Transport, TransportError};
+
+/// Why a connection attempt or a connection ended. Stable names for logs and telemetry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FailureCause {
+    /// The broker's host name did not resolve.
+    Dns,
+    /// TCP connection refused.
+    TcpRefused,
+    /// TCP connect plus TLS handshake took longer than [`DriverConfig::connect_timeout_ms`].
+    ConnectTimeout,
+    /// The broker's certificate did not verify (CA, validity, host name).
+    TlsVerification,
+    /// The TLS handshake failed otherwise.
+    TlsHandshake,
+    /// The broker refused CONNECT with this CONNACK code.
+    ConnAckRefused(ConnectReturnCode),
+    /// No CONNACK in time.
+    ConnAckTimeout,
+    /// No answer to PINGREQ in time: the link is dead.
+    KeepaliveTimeout,
+    /// The broker closed the connection.
+    PeerClosed,
+    /// The broker broke the MQTT protocol.
+    Protocol(ProtocolError),
+    /// Another socket error.
+    Io,
+}
+
+impl FailureCause {
+    /// A short stable name, e.g. `"tls_verification"` or `"connack_bad_credentials"`.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            FailureCause::Dns => "dns",
+            FailureCause::TcpRefused => "tcp_refused",
+            FailureCause::ConnectTimeout => "connect_timeout",
+            FailureCause::TlsVerification => "tls_verification",
+            FailureCause::TlsHandshake => "tls_handshake",
+            FailureCause::ConnAckRefused(code) => match code {
+                ConnectReturnCode::UnacceptableProtocolVersion => "connack_protocol_version",
+                ConnectReturnCode::IdentifierRejected => "connack_identifier_rejected",
+                ConnectReturnCode::ServerUnavailable => "connack_server_unavailable",
+                ConnectReturnCode::BadUsernameOrPassword => "connack_bad_credentials",
+                ConnectReturnCode::NotAuthorized => "connack_not_authorized",
+                ConnectReturnCode::Accepted => "connack_accepted",
+            },
+            FailureCause::ConnAckTimeout => "connack_timeout",
+            FailureCause::KeepaliveTimeout => "keepalive_timeout",
+            FailureCause::PeerClosed => "peer_closed",
+            FailureCause::Protocol(_) => "protocol_error",
+            FailureCause::Io => "io",
+        }
+    }
+
+    /// Failures that retrying soon cannot fix (credentials, certificates) back off longer.
+    pub fn class(&self) -> FailureClass {
+        match self {
+            FailureCause::TlsVerification
+            | FailureCause::ConnAckRefused(
+                ConnectReturnCode::UnacceptableProtocolVersion
+                | ConnectReturnCode::IdentifierRejected
+                | ConnectReturnCode::BadUsernameOrPassword
+                | ConnectReturnCode::NotAuthorized,
+            ) => FailureClass::Authentication,
+            _ => FailureClass::Transient,
+        }
+    }
+
+    fn from_transport(e: TransportError) -> FailureCause {
+        match e {
+            TransportError::Dns => FailureCause::Dns,
+            TransportError::TcpRefused => FailureCause::TcpRefused,
+            TransportError::Timeout => FailureCause::ConnectTimeout,
+            TransportError::TlsVerification => FailureCause::TlsVerification,
+            TransportError::TlsHandshake => FailureCause::TlsHandshake,
+            TransportError::Closed => FailureCause::PeerClosed,
+            TransportError::WouldBlock | TransportError::Io => FailureCause::Io,
+        }
+    }
+
+    fn from_session(e: SessionError) -> FailureCause {
+        match e {
+            SessionError::Refused(code) => FailureCause::ConnAckRefused(code),
+            SessionError::ConnAckTimeout => FailureCause::ConnAckTimeout,
+            SessionError::KeepaliveTimeout => FailureCause::KeepaliveTimeout,
+            SessionError::Protocol(p) => FailureCause::Protocol(p),
+        }
+    }
+}
+
+/// Driver settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DriverConfig {
+    /// Limit for DNS + TCP connect + TLS handshake.
+    pub connect_timeout_ms: u32,
+    /// A connection that stayed up this long resets the backoff.
+    pub stable_after_ms: u32,
+    /// Reconnect delays.
+    pub backoff: BackoffConfig,
+    /// Session timers.
+    pub session: SessionConfig,
+}
+
+impl Default for DriverConfig {
+    fn default() -> Self {
+        DriverConfig {
+            connect_timeout_ms: 20_000,
+            stable_after_ms: 60_000,
+            backoff: BackoffConfig::default(),
+            session: SessionConfig::default(),
+        }
+    }
+}
+
+/// Where the connection is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LinkState {
+    /// Waiting before the next attempt.
+    Backoff {
+        /// Time of the next attempt.
+        until: u64,
+    },
+    /// DNS, TCP and TLS in progress (started at `since`).
+    Connecting {
+        /// Start of the attempt.
+        since: u64,
+    },
+    /// CONNECT sent, waiting for CONNACK.
+    AwaitConnAck,
+    /// Connected to the broker.
+    Online {
+        /// When CONNACK arrived.
+        since: u64,
+    },
+    /// Stopped by [`Driver::shutdown`].
+    Stopped,
+}
+
+/// What happened during a [`Driver::poll`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DriverEvent<'a> {
+    /// A connection attempt started.
+    Connecting,
+    /// CONNACK accepted; subscriptions were re-made if the broker kept no session.
+    Online {
+        /// The broker kept the earlier session.
+        session_present: bool,
+    },
+    /// The connection or attempt failed; the next attempt is in `retry_in_ms`.
+    Offline {
+        /// Why.
+        cause: FailureCause,
+        /// Backoff delay chosen.
+        retry_in_ms: u32,
+    },
+    /// A session event (messages, acknowledgements, ...). `Connected` is reported as `Online`.
+    Session(Event<'a>),
+}
+
+/// Connection driver over a transport `T`, with the session's buffer sizes as parameters
+/// (`RX` is the receive ring; see [`Session`] for the others).
+pub struct Driver<
+    'a,
+    T: Transport,
+    const RX: usize,
+    const TX: usize,
+    const STORE: usize,
+    const INFLIGHT: usize,
+    const QOS2_IN: usize,
+> {
+    transport: T,
+    session: Session<TX, STORE, INFLIGHT, QOS2_IN>,
+    rx: RingBuffer<RX>,
+    rx_stale: bool,
+    backoff: Backoff,
+    config: DriverConfig,
+    connect: Connect<'a>,
+    subscriptions: &'a [(&'a str, QoS)],
+    state: LinkState,
+    connections: u32,
+    last_failure: Option<FailureCause>,
+}
+
+impl<
+        'a,
+        T: Transport,
+        const RX: usize,
+        const TX: usize,
+        const STORE: usize,
+        const INFLIGHT: usize,
+        const QOS2_IN: usize,
+    > Driver<'a, T, RX, TX, STORE, INFLIGHT, QOS2_IN>
+{
+    /// A driver that connects on the first poll with `connect` and, whenever the broker kept no
+    /// session, subscribes to `subscriptions`.
+    pub fn new(
+        transport: T,
+        config: DriverConfig,
+        connect: Connect<'a>,
+        subscriptions: &'a [(&'a str, QoS)],
+    ) -> Self {
+        Driver {
+            transport,
+            session: Session::new(config.session),
+            rx: RingBuffer::new(),
+            rx_stale: false,
+            backoff: Backoff::new(config.backoff),
+            config,
+            connect,
+            subscriptions,
+            state: LinkState::Backoff { until: 0 },
+            connections: 0,
+            last_failure: None,
+        }
+    }
+
+    /// Where the connection is.
+    pub fn state(&self) -> LinkState {
+        self.state
+    }
+
+    /// Whether CONNACK was accepted on the current connection.
+    pub fn is_online(&self) -> bool {
+        matches!(self.state, LinkState::Online { .. })
+    }
+
+    /// Successful connections so far; each one after the first is a reconnect.
+    pub fn connections(&self) -> u32 {
+        self.connections
+    }
+
+    /// The cause of the most recent failure.
+    pub fn last_failure(&self) -> Option<FailureCause> {
+        self.last_failure
+    }
+
+    /// The session, for counters.
+    pub fn session(&self) -> &Session<TX, STORE, INFLIGHT, QOS2_IN> {
+        &self.session
+    }
+
+    /// The transport, e.g. to read its last detailed error for a log line.
+    pub fn transport(&self) -> &T {
+        &self.transport
+    }
+
+    /// Publishes through the session (see [`Session::publish`]): QoS 1/2 messages are kept and
+    /// delivered after reconnects, QoS 0 needs the connection to be online.
+    pub fn publish(
+        &mut self,
+        now: u64,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<u16>, RequestError> {
+        let r = self.session.publish(now, topic, payload, qos, retain);
+        self.flush();
+        r
+    }
+
+    /// Subscribes on the current connection (not re-made after a reconnect; pass long-lived
+    /// subscriptions to [`Driver::new`] instead).
+    pub fn subscribe(&mut self, now: u64, filters: &[(&str, QoS)]) -> Result<u16, RequestError> {
+        let r = self.session.subscribe(now, filters);
+        self.flush();
+        r
+    }
+
+    /// Sends DISCONNECT if online, closes the transport and stops connecting.
+    pub fn shutdown(&mut self) {
+        self.session.disconnect();
+        self.flush();
+        self.transport.close();
+        self.session.connection_lost();
+        self.rx_stale = true;
+        self.state = LinkState::Stopped;
+    }
+
+    /// The latest time by which [`Driver::poll`] should be called again if no socket activity
+    /// happens before; `None` when only socket activity can change anything.
+    pub fn next_wakeup(&self) -> Option<u64> {
+        match self.state {
+            LinkState::Backoff { until } => Some(until),
+            LinkState::Connecting { since } => {
+                Some(since.saturating_add(u64::from(self.config.connect_timeout_ms)))
+            }
+            LinkState::AwaitConnAck | LinkState::Online { .. } => self.session.next_timeout(),
+            LinkState::Stopped => None,
+        }
+    }
+
+    /// Makes all progress possible now without blocking and returns the next event, if any.
+    /// Call it until it returns `None`, then wait for socket activity or [`Driver::next_wakeup`].
+    /// `random` is a fresh random word (used for backoff jitter).
+    pub fn poll(&mut self, now: u64, random: u32) -> Option<DriverEvent<'_>> {
+        if self.rx_stale {
+            self.rx.clear();
+            self.rx_stale = false;
+        }
+        match self.state {
+            LinkState::Stopped => return None,
+            LinkState::Backoff { until } => {
+                if now < until {
+                    return None;
+                }
+                if let Err(e) = self.transport.start_connect() {
+                    return Some(self.fail(now, random, FailureCause::from_transport(e)));
+                }
+                self.state = LinkState::Connecting { since: now };
+                return Some(DriverEvent::Connecting);
+            }
+            LinkState::Connecting { since } => match self.transport.poll_connect() {
+                Ok(ConnectProgress::Pending) => {
+                    if now.saturating_sub(since) >= u64::from(self.config.connect_timeout_ms) {
+                        return Some(self.fail(now, random, FailureCause::ConnectTimeout));
+                    }
+                    return None;
+                }
+                Ok(ConnectProgress::Established) => {
+                    if self.session.connect(now, &self.connect).is_err() {
+                        // CONNECT does not fit the send buffer: a configuration error that
+                        // no retry fixes; reported like a refusal so it backs off long.
+                        let cause =
+                            FailureCause::ConnAckRefused(ConnectReturnCode::IdentifierRejected);
+                        return Some(self.fail(now, random, cause));
+                    }
+                    self.state = LinkState::AwaitConnAck;
+                }
+                Err(e) => return Some(self.fail(now, random, FailureCause::from_transport(e))),
+            },
+            LinkState::AwaitConnAck | LinkState::Online { .. } => {}
+        }
+
+        if let Err(cause) = self.pump() {
+            return Some(self.fail(now, random, cause));
+        }
+        if let Err(e) = self.session.handle_timeout(now) {
+            return Some(self.fail(now, random, FailureCause::from_session(e)));
+        }
+        if let LinkState::Online { since } = self.state {
+            if self.backoff.attempts() > 0
+                && now.saturating_sub(since) >= u64::from(self.config.stable_after_ms)
+            {
+                self.backoff.reset();
+            }
+        }
+        self.flush_quietly();
+
+        match self.session.poll_event(now, &mut self.rx) {
+            Ok(Some(Event::Connected { session_present })) => {
+                self.state = LinkState::Online { since: now };
+                self.connections = self.connections.saturating_add(1);
+                if !session_present && !self.subscriptions.is_empty() {
+                    // The send buffer was just emptied by CONNECT going out, so this fits unless
+                    // TX is smaller than the SUBSCRIBE: then the broker never routes to us,
+                    // which the SUBACK-less start makes visible in tests.
+                    let _ = self.session.subscribe(now, self.subscriptions);
+                }
+                Some(DriverEvent::Online { session_present })
+            }
+            Ok(Some(event)) => Some(DriverEvent::Session(event)),
+            Ok(None) => None,
+            Err(e) => {
+                // `self.rx` stays borrowed on this path (the borrow checker cannot see that an
+                // error holds no borrow), so only other fields are touched; `rx_stale` makes the
+                // next poll clear it.
+                let cause = FailureCause::from_session(e);
+                self.rx_stale = true;
+                self.transport.close();
+                self.session.connection_lost();
+                let retry_in_ms = self.backoff.next_delay_ms(cause.class(), random);
+                self.state = LinkState::Backoff {
+                    until: now.saturating_add(u64::from(retry_in_ms)),
+                };
+                self.last_failure = Some(cause);
+                Some(DriverEvent::Offline { cause, retry_in_ms })
+            }
+        }
+    }
+
+    /// Moves bytes both ways until the socket would block.
+    fn pump(&mut self) -> Result<(), FailureCause> {
+        self.flush_result()?;
+        loop {
+            let space = self.rx.write_space();
+            if space.is_empty() {
+                return Ok(());
+            }
+            match self.transport.recv(space) {
+                Ok(0) => return Err(FailureCause::PeerClosed),
+                Ok(n) => self.rx.commit(n),
+                Err(TransportError::WouldBlock) => return Ok(()),
+                Err(e) => return Err(FailureCause::from_transport(e)),
+            }
+        }
+    }
+
+    fn flush_result(&mut self) -> Result<(), FailureCause> {
+        while !self.session.transmit().is_empty() {
+            match self.transport.send(self.session.transmit()) {
+                Ok(0) | Err(TransportError::WouldBlock) => return Ok(()),
+                Ok(n) => self.session.transmitted(n),
+                Err(e) => return Err(FailureCause::from_transport(e)),
+            }
+        }
+        Ok(())
+    }
+
+    /// Sends what can be sent; a send error shows up again on the next poll's pump.
+    fn flush_quietly(&mut self) {
+        let _ = self.flush_result();
+    }
+
+    fn flush(&mut self) {
+        if matches!(
+            self.state,
+            LinkState::AwaitConnAck | LinkState::Online { .. }
+        ) {
+            self.flush_quietly();
+        }
+    }
+
+    fn fail(&mut self, now: u64, random: u32, cause: FailureCause) -> DriverEvent<'static> {
+        self.rx.clear();
+        self.transport.close();
+        self.session.connection_lost();
+        let retry_in_ms = self.backoff.next_delay_ms(cause.class(), random);
+        self.state = LinkState::Backoff {
+            until: now.saturating_add(u64::from(retry_in_ms)),
+        };
+        self.last_failure = Some(cause);
+        DriverEvent::Offline { cause, retry_in_ms }
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,297 @@
+//! Driver tests over a scripted in-memory transport. (End-to-end runs against real brokers over
+//! real TLS live in the host runner's test suite.)
+
+use super::*;
+use std::collections::VecDeque;
+use std::vec::Vec;
+
+/// A transport whose connect outcome and received bytes are scripted by the test.
+#[derive(Default)]
+struct Script {
+    /// Outcomes `poll_connect` returns, one per call; the last one repeats.
+    connect: VecDeque<Result<ConnectProgress, TransportError>>,
+    start_error: Option<TransportError>,
+    incoming: VecDeque<Vec<u8>>,
+    closed_by_peer: bool,
+    sent: Vec<u8>,
+    starts: u32,
+    closes: u32,
+}
+
+impl Transport for Script {
+    fn start_connect(&mut self) -> Result<(), TransportError> {
+        self.starts += 1;
+        self.start_error.map_or(Ok(()), Err)
+    }
+    fn poll_connect(&mut self) -> Result<ConnectProgress, TransportError> {
+        if self.connect.len() > 1 {
+            self.connect.pop_front().unwrap()
+        } else {
+            *self.connect.front().unwrap()
+        }
+    }
+    fn send(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
+        self.sent.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
+        match self.incoming.pop_front() {
+            Some(chunk) => {
+                let n = chunk.len().min(buf.len());
+                buf[..n].copy_from_slice(&chunk[..n]);
+                if n < chunk.len() {
+                    self.incoming.push_front(chunk[n..].to_vec());
+                }
+                Ok(n)
+            }
+            None if self.closed_by_peer => Err(TransportError::Closed),
+            None => Err(TransportError::WouldBlock),
+        }
+    }
+    fn close(&mut self) {
+        self.closes += 1;
+    }
+}
+
+type TestDriver<'a> = Driver<'a, Script, 128, 128, 256, 4, 4>;
+
+const SUBS: &[(&str, QoS)] = &[("cmd/#", QoS::AtLeastOnce)];
+
+fn connect_packet() -> Connect<'static> {
+    Connect {
+        client_id: "d1",
+        keep_alive: 30,
+        clean_session: true,
+        username: None,
+        password: None,
+        will: None,
+    }
+}
+
+fn established() -> Script {
+    Script {
+        connect: VecDeque::from([Ok(ConnectProgress::Established)]),
+        ..Script::default()
+    }
+}
+
+fn driver(script: Script) -> TestDriver<'static> {
+    Driver::new(script, DriverConfig::default(), connect_packet(), SUBS)
+}
+
+/// Polls until the driver has nothing more to say; returns owned descriptions of the events.
+fn run(d: &mut TestDriver<'_>, now: u64) -> Vec<std::string::String> {
+    let mut out = Vec::new();
+    while let Some(e) = d.poll(now, u32::MAX / 2) {
+        out.push(std::format!("{e:?}"));
+        assert!(out.len() < 100, "driver never settles");
+    }
+    out
+}
+
+fn take_sent(d: &mut TestDriver<'_>) -> Vec<u8> {
+    core::mem::take(&mut d.transport.sent)
+}
+
+#[test]
+fn connects_subscribes_and_goes_online() {
+    let mut d = driver(established());
+    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    let events = run(&mut d, 0);
+    assert_eq!(events, ["Connecting", "Online { session_present: false }"]);
+    let sent = take_sent(&mut d);
+    // CONNECT first, then (after CONNACK) the SUBSCRIBE for the configured filter.
+    assert_eq!(sent[0], 0x10);
+    let sub = [0x82, 10, 0, 1, 0, 5, b'c', b'm', b'd', b'/', b'#', 1];
+    assert!(sent.ends_with(&sub), "{sent:02x?}");
+    assert!(d.is_online());
+    assert_eq!(d.connections(), 1);
+}
+
+#[test]
+fn session_present_skips_resubscribe() {
+    let mut d = driver(established());
+    d.transport.incoming.push_back(std::vec![0x20, 2, 1, 0]);
+    run(&mut d, 0);
+    let sent = take_sent(&mut d);
+    assert_eq!(sent[0], 0x10);
+    assert!(!sent.contains(&0x82));
+}
+
+#[test]
+fn slow_handshake_is_polled_then_times_out() {
+    let mut d = driver(Script {
+        connect: VecDeque::from([Ok(ConnectProgress::Pending)]),
+        ..Script::default()
+    });
+    assert_eq!(run(&mut d, 0), ["Connecting"]);
+    assert_eq!(run(&mut d, 19_999), Vec::<std::string::String>::new());
+    let events = run(&mut d, 20_000);
+    assert_eq!(events.len(), 1);
+    assert!(events[0].starts_with("Offline { cause: ConnectTimeout"));
+    assert_eq!(d.transport.closes, 1);
+    assert_eq!(d.last_failure(), Some(FailureCause::ConnectTimeout));
+}
+
+#[test]
+fn transport_errors_are_named_causes() {
+    for (err, cause) in [
+        (TransportError::Dns, FailureCause::Dns),
+        (TransportError::TcpRefused, FailureCause::TcpRefused),
+        (
+            TransportError::TlsVerification,
+            FailureCause::TlsVerification,
+        ),
+        (TransportError::TlsHandshake, FailureCause::TlsHandshake),
+        (TransportError::Timeout, FailureCause::ConnectTimeout),
+    ] {
+        let mut d = driver(Script {
+            connect: VecDeque::from([Err(err)]),
+            ..Script::default()
+        });
+        run(&mut d, 0);
+        assert_eq!(d.last_failure(), Some(cause));
+        assert!(matches!(d.state(), LinkState::Backoff { .. }));
+    }
+    let mut d = driver(Script {
+        start_error: Some(TransportError::Dns),
+        ..established()
+    });
+    run(&mut d, 0);
+    assert_eq!(d.last_failure(), Some(FailureCause::Dns));
+}
+
+fn backoff_after(err: Result<ConnectProgress, TransportError>, connack: Option<u8>) -> u64 {
+    let mut d = driver(Script {
+        connect: VecDeque::from([err]),
+        ..Script::default()
+    });
+    if let Some(code) = connack {
+        d.transport.incoming.push_back(std::vec![0x20, 2, 0, code]);
+    }
+    run(&mut d, 0);
+    match d.state() {
+        LinkState::Backoff { until } => until,
+        s => panic!("not backing off: {s:?}"),
+    }
+}
+
+#[test]
+fn authentication_failures_back_off_longer() {
+    let transient = backoff_after(Err(TransportError::TcpRefused), None);
+    let cert = backoff_after(Err(TransportError::TlsVerification), None);
+    let password = backoff_after(Ok(ConnectProgress::Established), Some(4));
+    let unavailable = backoff_after(Ok(ConnectProgress::Established), Some(3));
+    assert!(
+        cert > transient && password > transient,
+        "{cert} {password} {transient}"
+    );
+    assert!(unavailable <= transient * 2);
+}
+
+#[test]
+fn connack_refusal_is_reported_by_code() {
+    let mut d = driver(established());
+    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 5]);
+    let events = run(&mut d, 0);
+    assert!(events
+        .last()
+        .unwrap()
+        .contains("ConnAckRefused(NotAuthorized)"));
+    assert_eq!(
+        d.last_failure().map(|c| c.as_str()),
+        Some("connack_not_authorized")
+    );
+}
+
+#[test]
+fn reconnects_after_backoff_and_resends_unacked_qos1() {
+    let mut d = driver(established());
+    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    run(&mut d, 0);
+    assert_eq!(
+        d.publish(1, "t", b"x", QoS::AtLeastOnce, false),
+        Ok(Some(2))
+    );
+    take_sent(&mut d);
+    d.transport.closed_by_peer = true;
+    let events = run(&mut d, 2);
+    assert!(events[0].starts_with("Offline { cause: PeerClosed"));
+    let LinkState::Backoff { until } = d.state() else {
+        panic!()
+    };
+    d.transport.closed_by_peer = false;
+    assert!(run(&mut d, until - 1).is_empty());
+    d.transport.incoming.push_back(std::vec![0x20, 2, 1, 0]);
+    let events = run(&mut d, until);
+    assert_eq!(events, ["Connecting", "Online { session_present: true }"]);
+    let sent = take_sent(&mut d);
+    // CONNECT, then the stored PUBLISH again: DUP set, same packet id 2.
+    assert!(
+        sent.ends_with(&[0x3a, 6, 0, 1, b't', 0, 2, b'x']),
+        "{sent:02x?}"
+    );
+    assert_eq!(d.connections(), 2);
+    assert_eq!(d.transport.starts, 2);
+}
+
+#[test]
+fn keepalive_death_is_detected_and_reported() {
+    let mut d = driver(established());
+    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    run(&mut d, 0);
+    take_sent(&mut d);
+    run(&mut d, 30_000);
+    assert_eq!(take_sent(&mut d), [0xc0, 0]);
+    let events = run(&mut d, 40_000);
+    assert!(events[0].starts_with("Offline { cause: KeepaliveTimeout"));
+}
+
+#[test]
+fn protocol_error_closes_and_clears_stale_bytes() {
+    let mut d = driver(established());
+    d.transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0, 0x20, 2, 0, 0, 0xd0, 0]);
+    let events = run(&mut d, 0);
+    assert!(events
+        .last()
+        .unwrap()
+        .contains("Protocol(UnexpectedPacket(2))"));
+    assert_eq!(d.transport.closes, 1);
+    d.poll(1, 0);
+    assert!(d.rx.is_empty());
+}
+
+#[test]
+fn backoff_resets_after_a_stable_connection() {
+    let mut d = driver(established());
+    d.transport.closed_by_peer = true;
+    run(&mut d, 0);
+    d.transport.closed_by_peer = false;
+    assert_eq!(d.backoff.attempts(), 1);
+    let LinkState::Backoff { until } = d.state() else {
+        panic!()
+    };
+    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    run(&mut d, until);
+    assert!(d.is_online());
+    d.transport.incoming.push_back(std::vec![0xd0, 0]);
+    run(&mut d, until + 59_999);
+    assert_eq!(d.backoff.attempts(), 1);
+    d.transport.incoming.push_back(std::vec![0xd0, 0]);
+    run(&mut d, until + 60_000);
+    assert_eq!(d.backoff.attempts(), 0);
+}
+
+#[test]
+fn shutdown_sends_disconnect_and_stops() {
+    let mut d = driver(established());
+    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    run(&mut d, 0);
+    take_sent(&mut d);
+    d.shutdown();
+    assert_eq!(take_sent(&mut d), [0xe0, 0]);
+    assert_eq!(d.state(), LinkState::Stopped);
+    assert!(run(&mut d, 100_000).is_empty());
+}

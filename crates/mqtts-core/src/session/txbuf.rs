@@ -1,0 +1,77 @@
+//! The outgoing byte queue: encoded packets waiting for the transport.
+
+use crate::codec::{self, EncodeError, Packet};
+
+/// A linear queue of encoded packets. Packets are appended whole, so the transport always sees
+/// complete packets in order; consumed bytes are reclaimed by compacting before an append.
+#[derive(Debug)]
+pub(crate) struct TxBuf<const N: usize> {
+    buf: [u8; N],
+    start: usize,
+    end: usize,
+}
+
+impl<const N: usize> TxBuf<N> {
+    pub(crate) const fn new() -> Self {
+        TxBuf {
+            buf: [0; N],
+            start: 0,
+            end: 0,
+        }
+    }
+
+    pub(crate) fn pending(&self) -> &[u8] {
+        self.buf.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    pub(crate) fn consume(&mut self, n: usize) {
+        self.start = self.start.saturating_add(n).min(self.end);
+        if self.start == self.end {
+            self.start = 0;
+            self.end = 0;
+        }
+    }
+
+    pub(crate) fn clear(&mut self) {
+        self.start = 0;
+        self.end = 0;
+    }
+
+    pub(crate) fn free(&self) -> usize {
+        N - (self.end - self.start)
+    }
+
+    fn compact(&mut self) {
+        if self.start > 0 {
+            self.buf.copy_within(self.start..self.end, 0);
+            self.end -= self.start;
+            self.start = 0;
+        }
+    }
+
+    /// Appends an encoded packet; `Err(BufferTooSmall)` leaves the queue unchanged.
+    pub(crate) fn push_packet(&mut self, packet: &Packet<'_>) -> Result<(), EncodeError> {
+        self.compact();
+        let out = self.buf.get_mut(self.end..).unwrap_or(&mut []);
+        let n = codec::encode(packet, out)?;
+        self.end += n;
+        Ok(())
+    }
+
+    /// Appends bytes that already form whole packets (stored publishes being resent).
+    pub(crate) fn push_bytes(&mut self, bytes: &[u8]) -> bool {
+        if self.free() < bytes.len() {
+            return false;
+        }
+        self.compact();
+        let end = self.end + bytes.len();
+        match self.buf.get_mut(self.end..end) {
+            Some(dst) => {
+                dst.copy_from_slice(bytes);
+                self.end = end;
+                true
+            }
+            None => false,
+        }
+    }
+}
