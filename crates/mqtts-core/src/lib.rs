@@ -21,5 +21,6 @@ pub mod backoff;
 pub mod codec;
 pub mod driver;
 pub mod ring;
+pub mod router;
 pub mod session;
 pub mod transport;
