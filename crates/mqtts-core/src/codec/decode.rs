@@ -111,55 +111,50 @@ pub fn decode_body<'a>(header: &FixedHeader, body: &'a [u8]) -> Result<Packet<'a
             }
         }
         3 => Packet::Publish(publish(flags, &mut r)?),
-        4 => Packet::PubAck(r.packet_id()?),
-        5 => Packet::PubRec(r.packet_id()?),
-        6 => Packet::PubRel(r.packet_id()?),
-        7 => Packet::PubComp(r.packet_id()?),
-        8 => {
+        4..=7 | 11 => {
+            let id = r.packet_id()?;
+            match ty {
+                4 => Packet::PubAck(id),
+                5 => Packet::PubRec(id),
+                6 => Packet::PubRel(id),
+                7 => Packet::PubComp(id),
+                _ => Packet::UnsubAck(id),
+            }
+        }
+        8..=10 => {
             let packet_id = r.packet_id()?;
-            let wire = r.rest();
-            let mut t = Reader::new(wire);
-            if t.is_empty() {
+            let list = r.rest();
+            if list.is_empty() {
                 return Err(DecodeError::EmptyTopicList);
             }
+            let mut t = Reader::new(list);
             while !t.is_empty() {
-                t.subscription()?;
+                match ty {
+                    8 => {
+                        t.subscription()?;
+                    }
+                    9 if !valid_suback_code(t.u8()?) => return Err(DecodeError::InvalidSubAckCode),
+                    9 => {}
+                    _ => {
+                        t.filter()?;
+                    }
+                }
             }
-            Packet::Subscribe(Subscribe {
-                packet_id,
-                topics: SubscribeTopics::Wire(wire),
-            })
+            match ty {
+                8 => Packet::Subscribe(Subscribe {
+                    packet_id,
+                    topics: SubscribeTopics::Wire(list),
+                }),
+                9 => Packet::SubAck(SubAck {
+                    packet_id,
+                    return_codes: list,
+                }),
+                _ => Packet::Unsubscribe(Unsubscribe {
+                    packet_id,
+                    topics: UnsubscribeTopics::Wire(list),
+                }),
+            }
         }
-        9 => {
-            let packet_id = r.packet_id()?;
-            let return_codes = r.rest();
-            if return_codes.is_empty() {
-                return Err(DecodeError::EmptyTopicList);
-            }
-            if !return_codes.iter().all(|&c| valid_suback_code(c)) {
-                return Err(DecodeError::InvalidSubAckCode);
-            }
-            Packet::SubAck(SubAck {
-                packet_id,
-                return_codes,
-            })
-        }
-        10 => {
-            let packet_id = r.packet_id()?;
-            let wire = r.rest();
-            let mut t = Reader::new(wire);
-            if t.is_empty() {
-                return Err(DecodeError::EmptyTopicList);
-            }
-            while !t.is_empty() {
-                t.filter()?;
-            }
-            Packet::Unsubscribe(Unsubscribe {
-                packet_id,
-                topics: UnsubscribeTopics::Wire(wire),
-            })
-        }
-        11 => Packet::UnsubAck(r.packet_id()?),
         12 => Packet::PingReq,
         13 => Packet::PingResp,
         14 => Packet::Disconnect,

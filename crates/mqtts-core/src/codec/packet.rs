@@ -1,6 +1,7 @@
 //! MQTT 3.1.1 packet types. Decoded packets borrow from the receive buffer (zero copy).
 
 use super::decode::Reader;
+use super::DecodeError;
 
 /// Quality of service of a PUBLISH or a subscription.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -202,14 +203,18 @@ impl<'a> SubscribeTopics<'a> {
     /// The (filter, requested QoS) entries in order. On a `Wire` slice that was not produced by
     /// [`decode`](super::decode) the iteration stops at the first malformed entry.
     pub fn iter(&self) -> impl Iterator<Item = (&'a str, QoS)> + 'a {
-        let (slice, wire): (&'a [(&'a str, QoS)], &'a [u8]) = match *self {
-            SubscribeTopics::Slice(s) => (s, &[]),
-            SubscribeTopics::Wire(w) => (&[], w),
-        };
-        let mut wire = Reader::new(wire);
-        slice.iter().copied().chain(core::iter::from_fn(move || {
-            wire.next_or_stop(Reader::subscription)
-        }))
+        match *self {
+            SubscribeTopics::Slice(slice) => Entries {
+                slice,
+                wire: Reader::new(&[]),
+                read: Reader::subscription,
+            },
+            SubscribeTopics::Wire(wire) => Entries {
+                slice: &[],
+                wire: Reader::new(wire),
+                read: Reader::subscription,
+            },
+        }
     }
 
     /// Number of entries.
@@ -235,14 +240,18 @@ impl<'a> UnsubscribeTopics<'a> {
     /// The topic filters in order. On a `Wire` slice that was not produced by
     /// [`decode`](super::decode) the iteration stops at the first malformed entry.
     pub fn iter(&self) -> impl Iterator<Item = &'a str> + 'a {
-        let (slice, wire): (&'a [&'a str], &'a [u8]) = match *self {
-            UnsubscribeTopics::Slice(s) => (s, &[]),
-            UnsubscribeTopics::Wire(w) => (&[], w),
-        };
-        let mut wire = Reader::new(wire);
-        slice.iter().copied().chain(core::iter::from_fn(move || {
-            wire.next_or_stop(Reader::filter)
-        }))
+        match *self {
+            UnsubscribeTopics::Slice(slice) => Entries {
+                slice,
+                wire: Reader::new(&[]),
+                read: Reader::filter,
+            },
+            UnsubscribeTopics::Wire(wire) => Entries {
+                slice: &[],
+                wire: Reader::new(wire),
+                read: Reader::filter,
+            },
+        }
     }
 
     /// Number of filters.
@@ -268,5 +277,25 @@ impl<'a> SubAck<'a> {
     /// The granted QoS per filter; `None` is a failure (0x80).
     pub fn codes(&self) -> impl Iterator<Item = Option<QoS>> + 'a {
         self.return_codes.iter().map(|&c| QoS::from_bits(c))
+    }
+}
+
+/// Iterator over the entries of a topic list: `slice` first, then the entries parsed from `wire`
+/// (one of the two is empty). A plain struct rather than iterator adapters to keep code small.
+struct Entries<'a, T> {
+    slice: &'a [T],
+    wire: Reader<'a>,
+    read: fn(&mut Reader<'a>) -> Result<T, DecodeError>,
+}
+
+impl<T: Copy> Iterator for Entries<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        if let Some((first, rest)) = self.slice.split_first() {
+            self.slice = rest;
+            return Some(*first);
+        }
+        self.wire.next_or_stop(self.read)
     }
 }
