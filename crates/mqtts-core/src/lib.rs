@@ -8,6 +8,8 @@
 //! - [`session`]: the sans-IO MQTT session (bytes in, bytes out, time in, events out).
 //! - [`transport`] and [`driver`]: the connection life cycle over a non-blocking socket.
 //! - [`aliyun`], [`selfhosted`], [`switch`]: the device model on each platform.
+//! - [`alink`]: the Alibaba thing model (Alink topics and payloads).
+//! - [`config`]: the device configuration and its validation.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -15,6 +17,11 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod alink;
 pub mod codec;
+pub mod config;
+mod json;
 pub mod ring;
+pub mod selfhosted;
+pub mod switch;
 pub mod transport;
