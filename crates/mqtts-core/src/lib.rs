@@ -8,7 +8,11 @@
 //! - [`session`]: the sans-IO MQTT session (bytes in, bytes out, time in, events out).
 //! - [`transport`] and [`driver`]: the connection life cycle over a non-blocking socket.
 //! - [`backoff`]: reconnect delays with jitter.
-//! - [`aliyun`], [`selfhosted`], [`switch`]: the device model on each platform.
+//! - [`aliyun`]: Alibaba Cloud IoT credentials (HMAC-signed CONNECT).
+//! - [`router`]: topic-filter routing of incoming messages.
+//! - [`selfhosted`], [`switch`]: the self-hosted device model and the switch outputs.
+//! - [`alink`]: the Alibaba thing model (Alink topics and payloads).
+//! - [`config`]: the device configuration and its validation.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -16,11 +20,16 @@
 #[cfg(test)]
 extern crate std;
 
+pub mod alink;
 pub mod aliyun;
 pub mod backoff;
 pub mod codec;
+pub mod config;
 pub mod driver;
+mod json;
 pub mod ring;
 pub mod router;
+pub mod selfhosted;
 pub mod session;
+pub mod switch;
 pub mod transport;

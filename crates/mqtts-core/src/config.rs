@@ -1,0 +1,965 @@
+//! Device configuration, shared by the firmware (filled from Kconfig) and the host runner (filled
+//! from a TOML file), and its validation.
+//!
+//! Every option has one name: the TOML key is the field name, the Kconfig symbol is
+//! [`KCONFIG_PREFIX`] + the field name in upper case (`broker_port` → `CONFIG_MQTTS_BROKER_PORT`).
+//! An optional text option that is unset is `None` (TOML: key absent; Kconfig: empty string).
+//!
+//! | option | type | default | rule |
+//! |---|---|---|---|
+//! | `profile` | text | — (required) | `aliyun` or `self-hosted` |
+//! | `broker_host` | text | — (required) | 1..=253 chars, no whitespace |
+//! | `broker_port` | int | 8883 | 1..=65535 |
+//! | `tls` | bool | true | must be true for `aliyun` (securemode=2) |
+//! | `tls_peer_verify` | bool | true | false only on purpose (test brokers) |
+//! | `client_id` | text | unset | ≤ 64 chars; `aliyun`: no `\|` or `,` (unset: `{pk}.{dn}`); self-hosted: unset uses `device_id` |
+//! | `aliyun_product_key` | text | unset | `aliyun`: required, ≤ 32 chars of `[A-Za-z0-9_.:@-]` |
+//! | `aliyun_device_name` | text | unset | `aliyun`: required, same characters |
+//! | `aliyun_device_secret` | text | unset | `aliyun`: required, ≤ 64 chars; never printed |
+//! | `aliyun_sign_method` | text | `hmacsha256` | `hmacsha256`, `hmacsha1` or `hmacmd5` |
+//! | `username` | text | unset | self-hosted only (`aliyun` computes it) |
+//! | `password` | text | unset | self-hosted only, needs `username`; never printed |
+//! | `device_id` | text | unset | self-hosted: required, ≤ 64 chars of `[A-Za-z0-9_-]` |
+//! | `keepalive_s` | int | 60 | `aliyun`: 30..=1200; self-hosted: 0..=65535 (0 = off) |
+//! | `ping_timeout_ms` | int | 5000 | 100..=60000 |
+//! | `connect_timeout_ms` | int | 10000 | 1000..=120000 |
+//! | `inflight_max` | int | 4 | 1..=16 |
+//! | `backoff_min_ms` | int | 1000 | 100..=600000 |
+//! | `backoff_max_ms` | int | 60000 | `backoff_min_ms`..=3600000 |
+//! | `telemetry_period_s` | int | 60 | 0 (off) or 5..=86400 |
+//! | `clean_session` | bool | true | — |
+
+use core::fmt;
+
+use crate::alink::{KEEPALIVE_MAX_S, KEEPALIVE_MIN_S};
+
+/// Prefix of the Kconfig symbols.
+pub const KCONFIG_PREFIX: &str = "CONFIG_MQTTS_";
+
+/// Which broker family the device talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Profile {
+    /// Alibaba Cloud IoT Platform (Alink, signed credentials, TLS).
+    Aliyun,
+    /// A self-hosted broker (Mosquitto, EMQX).
+    SelfHosted,
+}
+
+impl Profile {
+    /// Allowed profile names.
+    pub const ALLOWED: &'static str = "aliyun, self-hosted";
+
+    /// The profile called `name` (`aliyun` or `self-hosted`).
+    pub fn parse(name: &str) -> Option<Profile> {
+        match name {
+            "aliyun" => Some(Profile::Aliyun),
+            "self-hosted" => Some(Profile::SelfHosted),
+            _ => None,
+        }
+    }
+
+    /// The configuration name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Aliyun => "aliyun",
+            Profile::SelfHosted => "self-hosted",
+        }
+    }
+}
+
+/// Alibaba password signature algorithms (the signer is elsewhere; this is only the name).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SignMethodName {
+    /// `hmacsha256` (default).
+    HmacSha256,
+    /// `hmacsha1`.
+    HmacSha1,
+    /// `hmacmd5`.
+    HmacMd5,
+}
+
+impl SignMethodName {
+    /// Allowed sign method names.
+    pub const ALLOWED: &'static str = "hmacsha256, hmacsha1, hmacmd5";
+
+    /// The method called `name`.
+    pub fn parse(name: &str) -> Option<SignMethodName> {
+        match name {
+            "hmacsha256" => Some(SignMethodName::HmacSha256),
+            "hmacsha1" => Some(SignMethodName::HmacSha1),
+            "hmacmd5" => Some(SignMethodName::HmacMd5),
+            _ => None,
+        }
+    }
+
+    /// The name as it appears in the client id (`signmethod=…`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignMethodName::HmacSha256 => "hmacsha256",
+            SignMethodName::HmacSha1 => "hmacsha1",
+            SignMethodName::HmacMd5 => "hmacmd5",
+        }
+    }
+}
+
+/// What is wrong with a configuration field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigProblem {
+    /// Required but not set.
+    Missing,
+    /// Set to an empty string.
+    Empty,
+    /// Number outside `min..=max`.
+    OutOfRange {
+        /// Smallest allowed value.
+        min: u32,
+        /// Largest allowed value.
+        max: u32,
+    },
+    /// Not one of the allowed values / characters.
+    InvalidValue {
+        /// The allowed values or characters, as text.
+        allowed: &'static str,
+    },
+    /// Longer than `max` bytes.
+    TooLong {
+        /// Longest allowed length.
+        max: usize,
+    },
+    /// Not allowed together with the value of another field.
+    Conflict {
+        /// The other field.
+        with: &'static str,
+    },
+}
+
+/// A configuration error: which field, and what is wrong.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConfigError {
+    /// The option name (TOML key; Kconfig symbol without prefix, lower case).
+    pub field: &'static str,
+    /// What is wrong.
+    pub problem: ConfigProblem,
+}
+
+impl ConfigError {
+    fn new(field: &'static str, problem: ConfigProblem) -> Self {
+        ConfigError { field, problem }
+    }
+
+    /// The allowed values, when the problem is an invalid value.
+    pub fn allowed(&self) -> Option<&'static str> {
+        match self.problem {
+            ConfigProblem::InvalidValue { allowed } => Some(allowed),
+            _ => None,
+        }
+    }
+
+    /// The conflicting field, when the problem is a conflict.
+    pub fn conflicts_with(&self) -> Option<&'static str> {
+        match self.problem {
+            ConfigProblem::Conflict { with } => Some(with),
+            _ => None,
+        }
+    }
+
+    /// A short text for the kind of problem ("missing", "out of range", …).
+    pub fn summary(&self) -> &'static str {
+        match self.problem {
+            ConfigProblem::Missing => "missing",
+            ConfigProblem::Empty => "empty",
+            ConfigProblem::OutOfRange { .. } => "out of range",
+            ConfigProblem::InvalidValue { .. } => "invalid value",
+            ConfigProblem::TooLong { .. } => "too long",
+            ConfigProblem::Conflict { .. } => "conflicts with another option",
+        }
+    }
+
+    /// The Kconfig symbol of the field (`CONFIG_MQTTS_` + upper case).
+    pub fn kconfig_symbol(&self) -> heapless::String<48> {
+        let mut s = heapless::String::new();
+        for c in KCONFIG_PREFIX.chars().chain(self.field.chars()) {
+            // Field names are short constants; 48 bytes hold the longest.
+            if s.push(c.to_ascii_uppercase()).is_err() {
+                break;
+            }
+        }
+        s
+    }
+}
+
+/// Longest client id.
+pub const MAX_CLIENT_ID_LEN: usize = 64;
+/// Longest broker host name.
+pub const MAX_HOST_LEN: usize = 253;
+/// Longest Alibaba device secret.
+pub const MAX_SECRET_LEN: usize = 64;
+/// Longest self-hosted user name or password.
+pub const MAX_CREDENTIAL_LEN: usize = 128;
+
+/// The device configuration. Text fields borrow from the source (Kconfig constants or the TOML
+/// text). See the module docs for names, defaults and rules.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct DeviceConfig<'a> {
+    /// `aliyun` or `self-hosted`.
+    pub profile: Option<&'a str>,
+    /// Broker host name (also used for TLS SNI and certificate verification).
+    pub broker_host: Option<&'a str>,
+    /// Broker TCP port.
+    pub broker_port: u16,
+    /// Use TLS.
+    pub tls: bool,
+    /// Verify the broker certificate (false only on purpose, for test brokers).
+    pub tls_peer_verify: bool,
+    /// MQTT client id (the part before `|` on Alibaba).
+    pub client_id: Option<&'a str>,
+    /// Alibaba product key.
+    pub aliyun_product_key: Option<&'a str>,
+    /// Alibaba device name.
+    pub aliyun_device_name: Option<&'a str>,
+    /// Alibaba device secret (never printed).
+    pub aliyun_device_secret: Option<&'a str>,
+    /// Alibaba password signature method name.
+    pub aliyun_sign_method: &'a str,
+    /// Self-hosted MQTT user name.
+    pub username: Option<&'a str>,
+    /// Self-hosted MQTT password (never printed).
+    pub password: Option<&'a str>,
+    /// Self-hosted device id in topics `devices/{id}/…`.
+    pub device_id: Option<&'a str>,
+    /// MQTT keepalive in seconds.
+    pub keepalive_s: u16,
+    /// Time to wait for PINGRESP, ms.
+    pub ping_timeout_ms: u32,
+    /// Time allowed for TCP + TLS + CONNACK, ms.
+    pub connect_timeout_ms: u32,
+    /// Most unacknowledged QoS 1 publishes.
+    pub inflight_max: u16,
+    /// First reconnect delay, ms.
+    pub backoff_min_ms: u32,
+    /// Longest reconnect delay, ms.
+    pub backoff_max_ms: u32,
+    /// Period of state/telemetry reports, s (0 = only on connect and on change).
+    pub telemetry_period_s: u32,
+    /// MQTT clean session flag.
+    pub clean_session: bool,
+}
+
+impl Default for DeviceConfig<'_> {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl<'a> DeviceConfig<'a> {
+    /// All defaults; `profile`, `broker_host` and the profile's credentials are still to be set.
+    pub const fn new() -> Self {
+        DeviceConfig {
+            profile: None,
+            broker_host: None,
+            broker_port: 8883,
+            tls: true,
+            tls_peer_verify: true,
+            client_id: None,
+            aliyun_product_key: None,
+            aliyun_device_name: None,
+            aliyun_device_secret: None,
+            aliyun_sign_method: "hmacsha256",
+            username: None,
+            password: None,
+            device_id: None,
+            keepalive_s: 60,
+            ping_timeout_ms: 5_000,
+            connect_timeout_ms: 10_000,
+            inflight_max: 4,
+            backoff_min_ms: 1_000,
+            backoff_max_ms: 60_000,
+            telemetry_period_s: 60,
+            clean_session: true,
+        }
+    }
+
+    /// The profile, once [`validate`](Self::validate) has passed (or the error for `profile`).
+    pub fn profile(&self) -> Result<Profile, ConfigError> {
+        let name = required("profile", self.profile)?;
+        Profile::parse(name).ok_or(ConfigError::new(
+            "profile",
+            ConfigProblem::InvalidValue {
+                allowed: Profile::ALLOWED,
+            },
+        ))
+    }
+
+    /// Checks every rule; returns the first broken one.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        use ConfigProblem::*;
+        let err = ConfigError::new;
+        let profile = self.profile()?;
+
+        let host = required("broker_host", self.broker_host)?;
+        max_len("broker_host", host, MAX_HOST_LEN)?;
+        if host.bytes().any(|b| b.is_ascii_whitespace() || b == b'/') {
+            return Err(err(
+                "broker_host",
+                InvalidValue {
+                    allowed: "a host name or IP address (no spaces or '/')",
+                },
+            ));
+        }
+        range("broker_port", self.broker_port.into(), 1, 65_535)?;
+
+        if let Some(id) = self.client_id {
+            not_empty("client_id", id)?;
+            max_len("client_id", id, MAX_CLIENT_ID_LEN)?;
+        }
+        SignMethodName::parse(self.aliyun_sign_method).ok_or(err(
+            "aliyun_sign_method",
+            InvalidValue {
+                allowed: SignMethodName::ALLOWED,
+            },
+        ))?;
+
+        match profile {
+            Profile::Aliyun => self.validate_aliyun()?,
+            Profile::SelfHosted => self.validate_self_hosted()?,
+        }
+
+        range("ping_timeout_ms", self.ping_timeout_ms, 100, 60_000)?;
+        range(
+            "connect_timeout_ms",
+            self.connect_timeout_ms,
+            1_000,
+            120_000,
+        )?;
+        range("inflight_max", self.inflight_max.into(), 1, 16)?;
+        range("backoff_min_ms", self.backoff_min_ms, 100, 600_000)?;
+        if self.backoff_max_ms < self.backoff_min_ms {
+            return Err(err(
+                "backoff_max_ms",
+                Conflict {
+                    with: "backoff_min_ms",
+                },
+            ));
+        }
+        range("backoff_max_ms", self.backoff_max_ms, 100, 3_600_000)?;
+        if self.telemetry_period_s != 0 {
+            range("telemetry_period_s", self.telemetry_period_s, 5, 86_400)?;
+        }
+        Ok(())
+    }
+
+    fn validate_aliyun(&self) -> Result<(), ConfigError> {
+        use ConfigProblem::*;
+        let err = ConfigError::new;
+        if !self.tls {
+            return Err(err("tls", Conflict { with: "profile" }));
+        }
+        const KEY_CHARS: &str = "up to 32 of [A-Za-z0-9_.:@-]";
+        for (field, value) in [
+            ("aliyun_product_key", self.aliyun_product_key),
+            ("aliyun_device_name", self.aliyun_device_name),
+        ] {
+            let value = required(field, value)?;
+            max_len(field, value, crate::alink::topics::MAX_KEY_LEN)?;
+            if !value
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.' | b':' | b'@'))
+            {
+                return Err(err(field, InvalidValue { allowed: KEY_CHARS }));
+            }
+        }
+        let secret = required("aliyun_device_secret", self.aliyun_device_secret)?;
+        max_len("aliyun_device_secret", secret, MAX_SECRET_LEN)?;
+        if let Some(id) = self.client_id {
+            if id.contains(['|', ',']) {
+                return Err(err(
+                    "client_id",
+                    InvalidValue {
+                        allowed: "no '|' or ',' (they delimit Alibaba's client id parameters)",
+                    },
+                ));
+            }
+        }
+        // The platform computes these from the device triple.
+        if self.username.is_some() {
+            return Err(err("username", Conflict { with: "profile" }));
+        }
+        if self.password.is_some() {
+            return Err(err("password", Conflict { with: "profile" }));
+        }
+        range(
+            "keepalive_s",
+            self.keepalive_s.into(),
+            KEEPALIVE_MIN_S.into(),
+            KEEPALIVE_MAX_S.into(),
+        )
+    }
+
+    fn validate_self_hosted(&self) -> Result<(), ConfigError> {
+        use ConfigProblem::*;
+        let err = ConfigError::new;
+        let id = required("device_id", self.device_id)?;
+        max_len("device_id", id, crate::selfhosted::MAX_DEVICE_ID_LEN)?;
+        if !crate::selfhosted::is_device_id(id) {
+            return Err(err(
+                "device_id",
+                InvalidValue {
+                    allowed: "[A-Za-z0-9_-]",
+                },
+            ));
+        }
+        if let Some(user) = self.username {
+            not_empty("username", user)?;
+            max_len("username", user, MAX_CREDENTIAL_LEN)?;
+        }
+        if let Some(password) = self.password {
+            if self.username.is_none() {
+                // MQTT 3.1.1 §3.1.2.9: a password needs a user name.
+                return Err(err("password", Conflict { with: "username" }));
+            }
+            max_len("password", password, MAX_CREDENTIAL_LEN)?;
+        }
+        for (field, value) in [
+            ("aliyun_product_key", self.aliyun_product_key),
+            ("aliyun_device_name", self.aliyun_device_name),
+            ("aliyun_device_secret", self.aliyun_device_secret),
+        ] {
+            if value.is_some() {
+                return Err(err(field, Conflict { with: "profile" }));
+            }
+        }
+        // keepalive_s: any u16 is valid (0 = off).
+        Ok(())
+    }
+}
+
+fn required<'a>(field: &'static str, value: Option<&'a str>) -> Result<&'a str, ConfigError> {
+    let value = value.ok_or(ConfigError::new(field, ConfigProblem::Missing))?;
+    not_empty(field, value)?;
+    Ok(value)
+}
+
+fn not_empty(field: &'static str, value: &str) -> Result<(), ConfigError> {
+    if value.is_empty() {
+        Err(ConfigError::new(field, ConfigProblem::Empty))
+    } else {
+        Ok(())
+    }
+}
+
+fn max_len(field: &'static str, value: &str, max: usize) -> Result<(), ConfigError> {
+    if value.len() > max {
+        Err(ConfigError::new(field, ConfigProblem::TooLong { max }))
+    } else {
+        Ok(())
+    }
+}
+
+fn range(field: &'static str, value: u32, min: u32, max: u32) -> Result<(), ConfigError> {
+    if (min..=max).contains(&value) {
+        Ok(())
+    } else {
+        Err(ConfigError::new(
+            field,
+            ConfigProblem::OutOfRange { min, max },
+        ))
+    }
+}
+
+/// Prints `Some(<redacted>)` or `None`.
+struct Redacted(bool);
+
+impl fmt::Debug for Redacted {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(if self.0 { "Some(<redacted>)" } else { "None" })
+    }
+}
+
+impl fmt::Debug for DeviceConfig<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DeviceConfig")
+            .field("profile", &self.profile)
+            .field("broker_host", &self.broker_host)
+            .field("broker_port", &self.broker_port)
+            .field("tls", &self.tls)
+            .field("tls_peer_verify", &self.tls_peer_verify)
+            .field("client_id", &self.client_id)
+            .field("aliyun_product_key", &self.aliyun_product_key)
+            .field("aliyun_device_name", &self.aliyun_device_name)
+            .field(
+                "aliyun_device_secret",
+                &Redacted(self.aliyun_device_secret.is_some()),
+            )
+            .field("aliyun_sign_method", &self.aliyun_sign_method)
+            .field("username", &self.username)
+            .field("password", &Redacted(self.password.is_some()))
+            .field("device_id", &self.device_id)
+            .field("keepalive_s", &self.keepalive_s)
+            .field("ping_timeout_ms", &self.ping_timeout_ms)
+            .field("connect_timeout_ms", &self.connect_timeout_ms)
+            .field("inflight_max", &self.inflight_max)
+            .field("backoff_min_ms", &self.backoff_min_ms)
+            .field("backoff_max_ms", &self.backoff_max_ms)
+            .field("telemetry_period_s", &self.telemetry_period_s)
+            .field("clean_session", &self.clean_session)
+            .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ConfigProblem::*;
+    use super::*;
+    use std::format;
+
+    fn aliyun() -> DeviceConfig<'static> {
+        DeviceConfig {
+            profile: Some("aliyun"),
+            broker_host: Some("iot-06z00abc.mqtt.iothub.aliyuncs.com"),
+            aliyun_product_key: Some("a1B2c3D4e5F"),
+            aliyun_device_name: Some("relay-board-1"),
+            aliyun_device_secret: Some("S3cr3tS3cr3tS3cr3t"),
+            ..DeviceConfig::new()
+        }
+    }
+
+    fn selfhosted() -> DeviceConfig<'static> {
+        DeviceConfig {
+            profile: Some("self-hosted"),
+            broker_host: Some("mqtt.local"),
+            device_id: Some("board-7"),
+            username: Some("board"),
+            password: Some("hunter2-pass"),
+            ..DeviceConfig::new()
+        }
+    }
+
+    fn fails(c: DeviceConfig<'_>, field: &str, problem: ConfigProblem) {
+        let e = c.validate().unwrap_err();
+        assert_eq!((e.field, e.problem), (field, problem), "{c:?}");
+    }
+
+    #[test]
+    fn defaults() {
+        let c = DeviceConfig::new();
+        assert_eq!(c.broker_port, 8883);
+        assert!(c.tls && c.tls_peer_verify && c.clean_session);
+        assert_eq!(c.keepalive_s, 60);
+        assert_eq!(c.aliyun_sign_method, "hmacsha256");
+        fails(c, "profile", Missing);
+        assert_eq!(aliyun().validate(), Ok(()));
+        assert_eq!(selfhosted().validate(), Ok(()));
+    }
+
+    #[test]
+    fn profile_rules() {
+        fails(
+            DeviceConfig {
+                profile: Some(""),
+                ..aliyun()
+            },
+            "profile",
+            Empty,
+        );
+        let e = DeviceConfig {
+            profile: Some("aws"),
+            ..aliyun()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field, "profile");
+        assert_eq!(e.allowed(), Some("aliyun, self-hosted"));
+        assert_eq!(Profile::parse("self-hosted"), Some(Profile::SelfHosted));
+        assert_eq!(Profile::parse("Aliyun"), None);
+        assert_eq!(aliyun().profile(), Ok(Profile::Aliyun));
+    }
+
+    #[test]
+    fn common_rules() {
+        fails(
+            DeviceConfig {
+                broker_host: None,
+                ..aliyun()
+            },
+            "broker_host",
+            Missing,
+        );
+        fails(
+            DeviceConfig {
+                broker_host: Some(""),
+                ..aliyun()
+            },
+            "broker_host",
+            Empty,
+        );
+        let long = "h".repeat(254);
+        fails(
+            DeviceConfig {
+                broker_host: Some(&long),
+                ..aliyun()
+            },
+            "broker_host",
+            TooLong { max: 253 },
+        );
+        assert_eq!(
+            DeviceConfig {
+                broker_host: Some("a b"),
+                ..aliyun()
+            }
+            .validate()
+            .unwrap_err()
+            .field,
+            "broker_host"
+        );
+        fails(
+            DeviceConfig {
+                broker_port: 0,
+                ..aliyun()
+            },
+            "broker_port",
+            OutOfRange { min: 1, max: 65535 },
+        );
+        fails(
+            DeviceConfig {
+                client_id: Some(""),
+                ..selfhosted()
+            },
+            "client_id",
+            Empty,
+        );
+        let long = "c".repeat(65);
+        fails(
+            DeviceConfig {
+                client_id: Some(&long),
+                ..selfhosted()
+            },
+            "client_id",
+            TooLong { max: 64 },
+        );
+        let e = DeviceConfig {
+            aliyun_sign_method: "sha256",
+            ..aliyun()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field, "aliyun_sign_method");
+        assert_eq!(e.allowed(), Some("hmacsha256, hmacsha1, hmacmd5"));
+        assert_eq!(
+            DeviceConfig {
+                aliyun_sign_method: "hmacmd5",
+                ..aliyun()
+            }
+            .validate(),
+            Ok(())
+        );
+        fails(
+            DeviceConfig {
+                ping_timeout_ms: 50,
+                ..aliyun()
+            },
+            "ping_timeout_ms",
+            OutOfRange {
+                min: 100,
+                max: 60_000,
+            },
+        );
+        fails(
+            DeviceConfig {
+                connect_timeout_ms: 999,
+                ..aliyun()
+            },
+            "connect_timeout_ms",
+            OutOfRange {
+                min: 1000,
+                max: 120_000,
+            },
+        );
+        fails(
+            DeviceConfig {
+                inflight_max: 0,
+                ..aliyun()
+            },
+            "inflight_max",
+            OutOfRange { min: 1, max: 16 },
+        );
+        fails(
+            DeviceConfig {
+                inflight_max: 17,
+                ..aliyun()
+            },
+            "inflight_max",
+            OutOfRange { min: 1, max: 16 },
+        );
+        fails(
+            DeviceConfig {
+                backoff_min_ms: 99,
+                ..aliyun()
+            },
+            "backoff_min_ms",
+            OutOfRange {
+                min: 100,
+                max: 600_000,
+            },
+        );
+        fails(
+            DeviceConfig {
+                backoff_min_ms: 5000,
+                backoff_max_ms: 4000,
+                ..aliyun()
+            },
+            "backoff_max_ms",
+            Conflict {
+                with: "backoff_min_ms",
+            },
+        );
+        fails(
+            DeviceConfig {
+                backoff_max_ms: 3_600_001,
+                ..aliyun()
+            },
+            "backoff_max_ms",
+            OutOfRange {
+                min: 100,
+                max: 3_600_000,
+            },
+        );
+        fails(
+            DeviceConfig {
+                telemetry_period_s: 4,
+                ..aliyun()
+            },
+            "telemetry_period_s",
+            OutOfRange {
+                min: 5,
+                max: 86_400,
+            },
+        );
+        assert_eq!(
+            DeviceConfig {
+                telemetry_period_s: 0,
+                ..aliyun()
+            }
+            .validate(),
+            Ok(())
+        );
+        assert_eq!(
+            DeviceConfig {
+                tls_peer_verify: false,
+                ..aliyun()
+            }
+            .validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn aliyun_rules() {
+        fails(
+            DeviceConfig {
+                tls: false,
+                ..aliyun()
+            },
+            "tls",
+            Conflict { with: "profile" },
+        );
+        fails(
+            DeviceConfig {
+                aliyun_product_key: None,
+                ..aliyun()
+            },
+            "aliyun_product_key",
+            Missing,
+        );
+        fails(
+            DeviceConfig {
+                aliyun_device_name: Some(""),
+                ..aliyun()
+            },
+            "aliyun_device_name",
+            Empty,
+        );
+        fails(
+            DeviceConfig {
+                aliyun_device_secret: None,
+                ..aliyun()
+            },
+            "aliyun_device_secret",
+            Missing,
+        );
+        let long = "k".repeat(33);
+        fails(
+            DeviceConfig {
+                aliyun_product_key: Some(&long),
+                ..aliyun()
+            },
+            "aliyun_product_key",
+            TooLong { max: 32 },
+        );
+        assert_eq!(
+            DeviceConfig {
+                aliyun_device_name: Some("dev/1"),
+                ..aliyun()
+            }
+            .validate()
+            .unwrap_err()
+            .field,
+            "aliyun_device_name"
+        );
+        let long = "s".repeat(65);
+        fails(
+            DeviceConfig {
+                aliyun_device_secret: Some(&long),
+                ..aliyun()
+            },
+            "aliyun_device_secret",
+            TooLong { max: 64 },
+        );
+        assert_eq!(
+            DeviceConfig {
+                client_id: Some("a|b"),
+                ..aliyun()
+            }
+            .validate()
+            .unwrap_err()
+            .field,
+            "client_id"
+        );
+        fails(
+            DeviceConfig {
+                username: Some("u"),
+                ..aliyun()
+            },
+            "username",
+            Conflict { with: "profile" },
+        );
+        fails(
+            DeviceConfig {
+                password: Some("p"),
+                ..aliyun()
+            },
+            "password",
+            Conflict { with: "profile" },
+        );
+        for bad in [0, 29, 1201, 65535] {
+            fails(
+                DeviceConfig {
+                    keepalive_s: bad,
+                    ..aliyun()
+                },
+                "keepalive_s",
+                OutOfRange { min: 30, max: 1200 },
+            );
+        }
+        for good in [30, 300, 1200] {
+            assert_eq!(
+                DeviceConfig {
+                    keepalive_s: good,
+                    ..aliyun()
+                }
+                .validate(),
+                Ok(())
+            );
+        }
+    }
+
+    #[test]
+    fn self_hosted_rules() {
+        fails(
+            DeviceConfig {
+                device_id: None,
+                ..selfhosted()
+            },
+            "device_id",
+            Missing,
+        );
+        fails(
+            DeviceConfig {
+                device_id: Some(""),
+                ..selfhosted()
+            },
+            "device_id",
+            Empty,
+        );
+        let e = DeviceConfig {
+            device_id: Some("a/b"),
+            ..selfhosted()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!((e.field, e.allowed()), ("device_id", Some("[A-Za-z0-9_-]")));
+        let long = "d".repeat(65);
+        fails(
+            DeviceConfig {
+                device_id: Some(&long),
+                ..selfhosted()
+            },
+            "device_id",
+            TooLong { max: 64 },
+        );
+        fails(
+            DeviceConfig {
+                username: None,
+                ..selfhosted()
+            },
+            "password",
+            Conflict { with: "username" },
+        );
+        fails(
+            DeviceConfig {
+                username: Some(""),
+                ..selfhosted()
+            },
+            "username",
+            Empty,
+        );
+        fails(
+            DeviceConfig {
+                aliyun_device_secret: Some("x"),
+                ..selfhosted()
+            },
+            "aliyun_device_secret",
+            Conflict { with: "profile" },
+        );
+        for ka in [0, 29, 65535] {
+            assert_eq!(
+                DeviceConfig {
+                    keepalive_s: ka,
+                    ..selfhosted()
+                }
+                .validate(),
+                Ok(())
+            );
+        }
+        assert_eq!(
+            DeviceConfig {
+                tls: false,
+                broker_port: 1883,
+                ..selfhosted()
+            }
+            .validate(),
+            Ok(())
+        );
+    }
+
+    #[test]
+    fn error_helpers() {
+        let e = ConfigError::new("keepalive_s", OutOfRange { min: 30, max: 1200 });
+        assert_eq!(e.kconfig_symbol().as_str(), "CONFIG_MQTTS_KEEPALIVE_S");
+        assert_eq!(e.summary(), "out of range");
+        assert_eq!(e.allowed(), None);
+        let e = ConfigError::new("tls", Conflict { with: "profile" });
+        assert_eq!(e.conflicts_with(), Some("profile"));
+    }
+
+    #[test]
+    fn debug_redacts_secrets() {
+        let a = format!("{:?}", aliyun());
+        assert!(!a.contains("S3cr3t"), "{a}");
+        assert!(a.contains("aliyun_device_secret: Some(<redacted>)"));
+        assert!(a.contains("relay-board-1"));
+        let s = format!("{:?}", selfhosted());
+        assert!(!s.contains("hunter2"), "{s}");
+        assert!(s.contains("password: Some(<redacted>)"));
+        assert!(format!("{:?}", DeviceConfig::new()).contains("password: None"));
+    }
+}
