@@ -32,6 +32,7 @@
 use core::fmt;
 
 use crate::alink::{KEEPALIVE_MAX_S, KEEPALIVE_MIN_S};
+use crate::aliyun::sign::SignMethod;
 
 /// Prefix of the Kconfig symbols.
 pub const KCONFIG_PREFIX: &str = "CONFIG_MQTTS_";
@@ -63,41 +64,6 @@ impl Profile {
         match self {
             Profile::Aliyun => "aliyun",
             Profile::SelfHosted => "self-hosted",
-        }
-    }
-}
-
-/// Alibaba password signature algorithms (the signer is elsewhere; this is only the name).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SignMethodName {
-    /// `hmacsha256` (default).
-    HmacSha256,
-    /// `hmacsha1`.
-    HmacSha1,
-    /// `hmacmd5`.
-    HmacMd5,
-}
-
-impl SignMethodName {
-    /// Allowed sign method names.
-    pub const ALLOWED: &'static str = "hmacsha256, hmacsha1, hmacmd5";
-
-    /// The method called `name`.
-    pub fn parse(name: &str) -> Option<SignMethodName> {
-        match name {
-            "hmacsha256" => Some(SignMethodName::HmacSha256),
-            "hmacsha1" => Some(SignMethodName::HmacSha1),
-            "hmacmd5" => Some(SignMethodName::HmacMd5),
-            _ => None,
-        }
-    }
-
-    /// The name as it appears in the client id (`signmethod=…`).
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SignMethodName::HmacSha256 => "hmacsha256",
-            SignMethodName::HmacSha1 => "hmacsha1",
-            SignMethodName::HmacMd5 => "hmacmd5",
         }
     }
 }
@@ -312,10 +278,10 @@ impl<'a> DeviceConfig<'a> {
             not_empty("client_id", id)?;
             max_len("client_id", id, MAX_CLIENT_ID_LEN)?;
         }
-        SignMethodName::parse(self.aliyun_sign_method).ok_or(err(
+        SignMethod::parse(self.aliyun_sign_method).ok_or(err(
             "aliyun_sign_method",
             InvalidValue {
-                allowed: SignMethodName::ALLOWED,
+                allowed: SignMethod::ALLOWED,
             },
         ))?;
 

@@ -13,6 +13,7 @@
 //! - [`selfhosted`], [`switch`]: the self-hosted device model and the switch outputs.
 //! - [`alink`]: the Alibaba thing model (Alink topics and payloads).
 //! - [`config`]: the device configuration and its validation.
+//! - [`device`]: all of the above as one object the firmware and the host runner poll.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -25,6 +26,7 @@ pub mod aliyun;
 pub mod backoff;
 pub mod codec;
 pub mod config;
+pub mod device;
 pub mod driver;
 mod json;
 pub mod ring;

@@ -77,7 +77,8 @@ mod tests {
 
     fn router() -> Router<'static, To, 4> {
         let mut r = Router::new();
-        r.add("/sys/pk/dn/thing/service/property/set", To::Set).unwrap();
+        r.add("/sys/pk/dn/thing/service/property/set", To::Set)
+            .unwrap();
         r.add("/sys/pk/dn/thing/service/+", To::Service).unwrap();
         r.add("/sys/#", To::All).unwrap();
         r
@@ -86,13 +87,23 @@ mod tests {
     #[test]
     fn first_match_wins_and_all_matches_are_listed() {
         let r = router();
-        assert_eq!(r.route("/sys/pk/dn/thing/service/property/set"), Some(To::Set));
-        assert_eq!(r.route("/sys/pk/dn/thing/service/Toggle"), Some(To::Service));
         assert_eq!(
-            r.matching("/sys/pk/dn/thing/service/Toggle").collect::<Vec<_>>(),
+            r.route("/sys/pk/dn/thing/service/property/set"),
+            Some(To::Set)
+        );
+        assert_eq!(
+            r.route("/sys/pk/dn/thing/service/Toggle"),
+            Some(To::Service)
+        );
+        assert_eq!(
+            r.matching("/sys/pk/dn/thing/service/Toggle")
+                .collect::<Vec<_>>(),
             [To::Service, To::All]
         );
-        assert_eq!(r.route("/sys/pk/dn/thing/event/property/post_reply"), Some(To::All));
+        assert_eq!(
+            r.route("/sys/pk/dn/thing/event/property/post_reply"),
+            Some(To::All)
+        );
         assert_eq!(r.route("devices/x/set"), None);
     }
 
@@ -100,7 +111,8 @@ mod tests {
     fn plus_matches_one_level_only() {
         let r = router();
         assert_eq!(
-            r.matching("/sys/pk/dn/thing/service/a/b").collect::<Vec<_>>(),
+            r.matching("/sys/pk/dn/thing/service/a/b")
+                .collect::<Vec<_>>(),
             [To::All]
         );
     }

@@ -134,9 +134,7 @@ impl<'a> DeviceTopics<'a> {
     }
 }
 
-/// The output buffer is too small.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BufferTooSmall;
+pub use crate::alink::BufferTooSmall;
 
 struct Switches<'b, 'a, const N: usize>(&'b SwitchBank<'a, N>);
 

@@ -51,3 +51,59 @@ pub trait Transport {
     /// Closes the connection or abandons the attempt. Safe to call more than once.
     fn close(&mut self);
 }
+
+/// A scripted in-memory transport for unit tests of the layers above.
+#[cfg(test)]
+pub(crate) mod testing {
+    use super::*;
+    use std::collections::VecDeque;
+    use std::vec::Vec;
+
+    /// A transport whose connect outcome and received bytes are scripted by the test.
+    #[derive(Default)]
+    pub(crate) struct Script {
+        /// Outcomes `poll_connect` returns, one per call; the last one repeats.
+        pub(crate) connect: VecDeque<Result<ConnectProgress, TransportError>>,
+        pub(crate) start_error: Option<TransportError>,
+        pub(crate) incoming: VecDeque<Vec<u8>>,
+        pub(crate) closed_by_peer: bool,
+        pub(crate) sent: Vec<u8>,
+        pub(crate) starts: u32,
+        pub(crate) closes: u32,
+    }
+
+    impl Transport for Script {
+        fn start_connect(&mut self) -> Result<(), TransportError> {
+            self.starts += 1;
+            self.start_error.map_or(Ok(()), Err)
+        }
+        fn poll_connect(&mut self) -> Result<ConnectProgress, TransportError> {
+            if self.connect.len() > 1 {
+                self.connect.pop_front().unwrap()
+            } else {
+                *self.connect.front().unwrap()
+            }
+        }
+        fn send(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
+            self.sent.extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
+            match self.incoming.pop_front() {
+                Some(chunk) => {
+                    let n = chunk.len().min(buf.len());
+                    buf[..n].copy_from_slice(&chunk[..n]);
+                    if n < chunk.len() {
+                        self.incoming.push_front(chunk[n..].to_vec());
+                    }
+                    Ok(n)
+                }
+                None if self.closed_by_peer => Err(TransportError::Closed),
+                None => Err(TransportError::WouldBlock),
+            }
+        }
+        fn close(&mut self) {
+            self.closes += 1;
+        }
+    }
+}

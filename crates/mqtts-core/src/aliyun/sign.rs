@@ -34,6 +34,9 @@ pub enum SignMethod {
 }
 
 impl SignMethod {
+    /// Allowed method names, for error messages.
+    pub const ALLOWED: &'static str = "hmacsha256, hmacsha1, hmacmd5";
+
     /// The `signmethod` value as it appears in the client id.
     pub const fn as_str(self) -> &'static str {
         match self {

@@ -100,6 +100,10 @@ impl FailureCause {
     }
 }
 
+/// Shortest wait before reconnecting. Full jitter may pick 0; a broker that drops every
+/// connection at once must still not turn the device into a busy loop.
+pub const MIN_RETRY_MS: u32 = 100;
+
 /// Driver settings.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DriverConfig {
@@ -256,6 +260,11 @@ impl<
         &self.transport
     }
 
+    /// The transport, mutably (tests, transport-specific controls).
+    pub fn transport_mut(&mut self) -> &mut T {
+        &mut self.transport
+    }
+
     /// Publishes through the session (see [`Session::publish`]): QoS 1/2 messages are kept and
     /// delivered after reconnects, QoS 0 needs the connection to be online.
     pub fn publish(
@@ -381,7 +390,10 @@ impl<
                 self.rx_stale = true;
                 self.transport.close();
                 self.session.connection_lost();
-                let retry_in_ms = self.backoff.next_delay_ms(cause.class(), random);
+                let retry_in_ms = self
+                    .backoff
+                    .next_delay_ms(cause.class(), random)
+                    .max(MIN_RETRY_MS);
                 self.state = LinkState::Backoff {
                     until: now.saturating_add(u64::from(retry_in_ms)),
                 };
@@ -437,7 +449,10 @@ impl<
         self.rx.clear();
         self.transport.close();
         self.session.connection_lost();
-        let retry_in_ms = self.backoff.next_delay_ms(cause.class(), random);
+        let retry_in_ms = self
+            .backoff
+            .next_delay_ms(cause.class(), random)
+            .max(MIN_RETRY_MS);
         self.state = LinkState::Backoff {
             until: now.saturating_add(u64::from(retry_in_ms)),
         };

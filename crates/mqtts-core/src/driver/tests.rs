@@ -2,56 +2,9 @@
 //! real TLS live in the host runner's test suite.)
 
 use super::*;
+use crate::transport::testing::Script;
 use std::collections::VecDeque;
 use std::vec::Vec;
-
-/// A transport whose connect outcome and received bytes are scripted by the test.
-#[derive(Default)]
-struct Script {
-    /// Outcomes `poll_connect` returns, one per call; the last one repeats.
-    connect: VecDeque<Result<ConnectProgress, TransportError>>,
-    start_error: Option<TransportError>,
-    incoming: VecDeque<Vec<u8>>,
-    closed_by_peer: bool,
-    sent: Vec<u8>,
-    starts: u32,
-    closes: u32,
-}
-
-impl Transport for Script {
-    fn start_connect(&mut self) -> Result<(), TransportError> {
-        self.starts += 1;
-        self.start_error.map_or(Ok(()), Err)
-    }
-    fn poll_connect(&mut self) -> Result<ConnectProgress, TransportError> {
-        if self.connect.len() > 1 {
-            self.connect.pop_front().unwrap()
-        } else {
-            *self.connect.front().unwrap()
-        }
-    }
-    fn send(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
-        self.sent.extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
-        match self.incoming.pop_front() {
-            Some(chunk) => {
-                let n = chunk.len().min(buf.len());
-                buf[..n].copy_from_slice(&chunk[..n]);
-                if n < chunk.len() {
-                    self.incoming.push_front(chunk[n..].to_vec());
-                }
-                Ok(n)
-            }
-            None if self.closed_by_peer => Err(TransportError::Closed),
-            None => Err(TransportError::WouldBlock),
-        }
-    }
-    fn close(&mut self) {
-        self.closes += 1;
-    }
-}
 
 type TestDriver<'a> = Driver<'a, Script, 128, 128, 256, 4, 4>;
 
