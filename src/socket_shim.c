@@ -1,0 +1,529 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * See socket_shim.h. Written against Zephyr v4.4 (namespaced networking API: zsock_*,
+ * NET_AF_INET, ZSOCK_SOL_TLS, struct net_sockaddr, net_socklen_t).
+ */
+
+#include <errno.h>
+#include <stdbool.h>
+#include <string.h>
+#include <time.h>
+
+#include <zephyr/kernel.h>
+#include <zephyr/logging/log.h>
+#include <zephyr/net/net_if.h>
+#include <zephyr/net/net_ip.h>
+#include <zephyr/net/socket.h>
+#include <zephyr/net/sntp.h>
+#include <zephyr/sys/clock.h>
+#include <zephyr/sys/printk.h>
+#include <zephyr/sys/util.h>
+
+#if defined(CONFIG_MQTTS_TLS)
+#include <zephyr/net/tls_credentials.h>
+#endif
+
+#if defined(CONFIG_NET_DHCPV4)
+#include <zephyr/net/dhcpv4.h>
+#endif
+
+#include "socket_shim.h"
+
+LOG_MODULE_REGISTER(mqtts_shim, LOG_LEVEL_INF);
+
+/* --- Build-time checks ----------------------------------------------------------------------- */
+/* CMakeLists.txt reports these first with longer messages; these asserts keep the C side honest
+ * if the CMake checks are ever bypassed.
+ */
+
+BUILD_ASSERT(sizeof(CONFIG_MQTTS_BROKER_HOST) > 1, "CONFIG_MQTTS_BROKER_HOST is empty");
+BUILD_ASSERT(CONFIG_MQTTS_BACKOFF_MIN_MS <= CONFIG_MQTTS_BACKOFF_MAX_MS,
+	     "CONFIG_MQTTS_BACKOFF_MIN_MS must not exceed CONFIG_MQTTS_BACKOFF_MAX_MS");
+
+#if defined(CONFIG_MQTTS_PROFILE_ALIYUN)
+BUILD_ASSERT(IS_ENABLED(CONFIG_MQTTS_TLS) && IS_ENABLED(CONFIG_MQTTS_TLS_PEER_VERIFY),
+	     "The Alibaba profile needs CONFIG_MQTTS_TLS=y and CONFIG_MQTTS_TLS_PEER_VERIFY=y");
+BUILD_ASSERT(CONFIG_MQTTS_KEEPALIVE_S >= 30 && CONFIG_MQTTS_KEEPALIVE_S <= 1200,
+	     "Alibaba accepts a keep-alive of 30..1200 s");
+#endif
+
+#if defined(CONFIG_MQTTS_TLS) && !defined(CONFIG_ENTROPY_HAS_DRIVER) && \
+	!defined(CONFIG_MQTTS_INSECURE_NO_HW_RNG_I_ACCEPT_PREDICTABLE_TLS_KEYS)
+#error "No hardware RNG: TLS keys would be predictable. See CONFIG_MQTTS_INSECURE_NO_HW_RNG_I_ACCEPT_PREDICTABLE_TLS_KEYS."
+#endif
+
+#if defined(CONFIG_MQTTS_TLS)
+#if !defined(MQTTS_CA_COUNT) || (MQTTS_CA_COUNT < 1) || (MQTTS_CA_COUNT > 2)
+#error "MQTTS_CA_COUNT (set by CMakeLists.txt) must be 1 or 2 when TLS is on"
+#endif
+
+/* The Mbed TLS Kconfig names changed in Zephyr 4.4 (Mbed TLS 4 + TF-PSA-Crypto); Kconfig gives
+ * the new names defaults. Check the result where it matters, so a silently ignored default
+ * cannot produce a firmware without SNI.
+ */
+#if defined(__has_include)
+#if __has_include(<mbedtls/build_info.h>)
+#include <mbedtls/build_info.h>
+#if !defined(MBEDTLS_SSL_SERVER_NAME_INDICATION)
+#error "Mbed TLS is built without SNI (MBEDTLS_SSL_SERVER_NAME_INDICATION); brokers behind SNI routing will reject the handshake. Enable CONFIG_MBEDTLS_SSL_SERVER_NAME_INDICATION (Zephyr <= 4.3: CONFIG_MBEDTLS_SERVER_NAME_INDICATION)."
+#endif
+#if !defined(MBEDTLS_PEM_PARSE_C)
+#warning "MBEDTLS_PEM_PARSE_C is not visible here: the PEM CA certificates may fail to parse (enable CONFIG_MBEDTLS_PEM_PARSE_C and CONFIG_MBEDTLS_BASE64_C)."
+#endif
+#if defined(CONFIG_MQTTS_TLS_PEER_VERIFY) && !defined(MBEDTLS_HAVE_TIME_DATE)
+#warning "MBEDTLS_HAVE_TIME_DATE is not visible here: certificate validity dates may not be checked."
+#endif
+#endif /* __has_include(<mbedtls/build_info.h>) */
+#endif /* __has_include */
+#endif /* CONFIG_MQTTS_TLS */
+
+/* --- errno to stable codes -------------------------------------------------------------------- */
+
+static int32_t map_io_errno(int err)
+{
+	switch (err) {
+	case EAGAIN:
+#if defined(EWOULDBLOCK) && (EWOULDBLOCK != EAGAIN)
+	case EWOULDBLOCK:
+#endif
+		return MQTTS_SHIM_WOULD_BLOCK;
+	case ETIMEDOUT:
+		return MQTTS_SHIM_TIMEOUT;
+	case ECONNREFUSED:
+		return MQTTS_SHIM_REFUSED;
+	case ECONNRESET:
+	case ECONNABORTED:
+	case ENOTCONN:
+	case EPIPE:
+		return MQTTS_SHIM_CLOSED;
+	case ENETDOWN:
+	case ENETUNREACH:
+	case EHOSTUNREACH:
+		return MQTTS_SHIM_NET_DOWN;
+	case ENOMEM:
+	case ENOBUFS:
+	case EMFILE:
+	case ENFILE:
+		return MQTTS_SHIM_NO_MEMORY;
+	default:
+		return MQTTS_SHIM_OTHER;
+	}
+}
+
+/* --- TLS credentials ---------------------------------------------------------------------------- */
+
+#if defined(CONFIG_MQTTS_TLS)
+
+/* PEM text plus a terminating NUL that is counted in the length: Zephyr's TLS layer treats a
+ * credential as PEM only if its last byte is NUL, and tls_credential_add() keeps the pointer
+ * (no copy), so the arrays are static.
+ */
+static const unsigned char mqtts_ca0[] = {
+#include "mqtts_ca0.pem.inc"
+	0x00
+};
+
+#if MQTTS_CA_COUNT > 1
+static const unsigned char mqtts_ca1[] = {
+#include "mqtts_ca1.pem.inc"
+	0x00
+};
+#endif
+
+/* One CA per security tag: a tag holds at most one credential of each type. */
+static const sec_tag_t mqtts_sec_tags[MQTTS_CA_COUNT] = {
+	CONFIG_MQTTS_SEC_TAG_BASE,
+#if MQTTS_CA_COUNT > 1
+	CONFIG_MQTTS_SEC_TAG_BASE + 1,
+#endif
+};
+
+static int add_ca(sec_tag_t tag, const unsigned char *pem, size_t len)
+{
+	int ret = tls_credential_add(tag, TLS_CREDENTIAL_CA_CERTIFICATE, pem, len);
+
+	if (ret == -EEXIST) {
+		return 0;
+	}
+	if (ret < 0) {
+		LOG_ERR("tls_credential_add(tag %d) failed: %d", (int)tag, ret);
+	}
+	return ret;
+}
+
+#endif /* CONFIG_MQTTS_TLS */
+
+int32_t mqtts_shim_tls_init(void)
+{
+#if defined(CONFIG_MQTTS_TLS)
+	if (add_ca(mqtts_sec_tags[0], mqtts_ca0, sizeof(mqtts_ca0)) < 0) {
+		return MQTTS_SHIM_CONFIG;
+	}
+#if MQTTS_CA_COUNT > 1
+	if (add_ca(mqtts_sec_tags[1], mqtts_ca1, sizeof(mqtts_ca1)) < 0) {
+		return MQTTS_SHIM_CONFIG;
+	}
+#endif
+	LOG_INF("%d CA certificate(s) registered", MQTTS_CA_COUNT);
+#endif
+	return MQTTS_SHIM_OK;
+}
+
+/* --- Connect (worker thread) ------------------------------------------------------------------ */
+
+#if defined(CONFIG_MQTTS_TLS)
+
+static int32_t setup_tls(int fd)
+{
+	int verify = IS_ENABLED(CONFIG_MQTTS_TLS_PEER_VERIFY) ? ZSOCK_TLS_PEER_VERIFY_REQUIRED
+							       : ZSOCK_TLS_PEER_VERIFY_NONE;
+
+	/* The credentials are parsed right here: register them before this call. */
+	if (zsock_setsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_SEC_TAG_LIST, mqtts_sec_tags,
+			     sizeof(mqtts_sec_tags)) < 0) {
+		LOG_ERR("TLS_SEC_TAG_LIST failed: errno %d (CA certificate not parsable?)", errno);
+		return MQTTS_SHIM_CONFIG;
+	}
+	/* One call sets both the SNI name and the name checked against the certificate. */
+	if (zsock_setsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_HOSTNAME, CONFIG_MQTTS_BROKER_HOST,
+			     sizeof(CONFIG_MQTTS_BROKER_HOST)) < 0) {
+		LOG_ERR("TLS_HOSTNAME failed: errno %d", errno);
+		return MQTTS_SHIM_CONFIG;
+	}
+	if (zsock_setsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_PEER_VERIFY, &verify, sizeof(verify)) <
+	    0) {
+		LOG_ERR("TLS_PEER_VERIFY failed: errno %d", errno);
+		return MQTTS_SHIM_CONFIG;
+	}
+	return MQTTS_SHIM_OK;
+}
+
+/* Zephyr's TLS connect() reports every failed handshake, certificate rejection included, as
+ * ECONNABORTED (sockets_tls.c: "TLS handshake error", context error ECONNABORTED). Where the
+ * release has ZSOCK_TLS_CERT_VERIFY_RESULT (Zephyr >= 4.2), the Mbed TLS verification flags
+ * tell the two apart; whether they survive the session reset after a failed handshake is
+ * UNVERIFIED, so a zero result falls back to the generic handshake code.
+ */
+static int32_t classify_tls_abort(int fd)
+{
+#if defined(ZSOCK_TLS_CERT_VERIFY_RESULT)
+	uint32_t flags = 0;
+	net_socklen_t len = sizeof(flags);
+
+	if (zsock_getsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_CERT_VERIFY_RESULT, &flags, &len) == 0 &&
+	    flags != 0) {
+		LOG_ERR("Broker certificate rejected, Mbed TLS verify flags 0x%08x "
+			"(0x01 expired, 0x04 host name mismatch, 0x08 not trusted, "
+			"0x200 not yet valid: check the clock)",
+			(unsigned int)flags);
+		return MQTTS_SHIM_TLS_VERIFY;
+	}
+#else
+	ARG_UNUSED(fd);
+#endif
+	LOG_ERR("TLS handshake aborted (certificate, clock, host name or cipher mismatch; "
+		"enable CONFIG_NET_SOCKETS_LOG_LEVEL_DBG for the Mbed TLS code)");
+	return MQTTS_SHIM_TLS_HANDSHAKE;
+}
+
+#endif /* CONFIG_MQTTS_TLS */
+
+static int32_t map_connect_errno(int fd, int err)
+{
+	switch (err) {
+#if defined(CONFIG_MQTTS_TLS)
+	case ECONNABORTED:
+		return classify_tls_abort(fd);
+#endif
+	/* A blocking TLS connect reports a handshake timeout as ETIMEDOUT, a non-blocking one
+	 * as EAGAIN (sockets_tls.c); the socket is blocking during connect, but map both.
+	 */
+	case EAGAIN:
+		return MQTTS_SHIM_TIMEOUT;
+	default:
+		ARG_UNUSED(fd);
+		return map_io_errno(err);
+	}
+}
+
+int32_t mqtts_shim_connect(int32_t *out_fd)
+{
+	struct zsock_addrinfo hints;
+	struct zsock_addrinfo *res = NULL;
+	char port[8];
+	int32_t status;
+	int proto;
+	int fd;
+	int ret;
+
+	*out_fd = -1;
+
+	memset(&hints, 0, sizeof(hints));
+	hints.ai_family = NET_AF_INET;
+	hints.ai_socktype = NET_SOCK_STREAM;
+	snprintk(port, sizeof(port), "%d", CONFIG_MQTTS_BROKER_PORT);
+
+	ret = zsock_getaddrinfo(CONFIG_MQTTS_BROKER_HOST, port, &hints, &res);
+	if (ret != 0 || res == NULL) {
+		/* DNS_EAI_* code, a namespace of its own (not errno). */
+		LOG_WRN("DNS lookup of %s failed: %d", CONFIG_MQTTS_BROKER_HOST, ret);
+		return MQTTS_SHIM_DNS;
+	}
+
+#if defined(CONFIG_MQTTS_TLS)
+	proto = IS_ENABLED(CONFIG_MQTTS_TLS_1_3) ? NET_IPPROTO_TLS_1_3 : NET_IPPROTO_TLS_1_2;
+#else
+	proto = NET_IPPROTO_TCP;
+#endif
+
+	fd = zsock_socket(res->ai_family, NET_SOCK_STREAM, proto);
+	if (fd < 0) {
+		status = map_io_errno(errno);
+		LOG_ERR("socket() failed: errno %d", errno);
+		goto out;
+	}
+
+#if defined(CONFIG_MQTTS_TLS)
+	status = setup_tls(fd);
+	if (status != MQTTS_SHIM_OK) {
+		(void)zsock_close(fd);
+		goto out;
+	}
+#endif
+
+	/* TCP connect, then (TLS) the whole handshake: blocks for up to the socket layer's
+	 * connect timeouts. Never EINPROGRESS for TLS sockets, so there is nothing to resume.
+	 */
+	if (zsock_connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
+		int err = errno;
+
+		status = map_connect_errno(fd, err);
+		LOG_WRN("connect to %s:%d failed: errno %d", CONFIG_MQTTS_BROKER_HOST,
+			CONFIG_MQTTS_BROKER_PORT, err);
+		(void)zsock_close(fd);
+		goto out;
+	}
+
+	/* Non-blocking from now on. Always the ZVFS value: on native_sim the host's O_NONBLOCK
+	 * differs. send/recv also pass ZSOCK_MSG_DONTWAIT, so a failure here is not fatal.
+	 */
+#if defined(ZVFS_O_NONBLOCK) && defined(ZVFS_F_GETFL) && defined(ZVFS_F_SETFL)
+	ret = zsock_fcntl(fd, ZVFS_F_GETFL, 0);
+	if (ret >= 0) {
+		(void)zsock_fcntl(fd, ZVFS_F_SETFL, ret | ZVFS_O_NONBLOCK);
+	}
+#endif
+
+	LOG_INF("Connected to %s:%d%s", CONFIG_MQTTS_BROKER_HOST, CONFIG_MQTTS_BROKER_PORT,
+		IS_ENABLED(CONFIG_MQTTS_TLS) ? " (TLS)" : "");
+	*out_fd = fd;
+	status = MQTTS_SHIM_OK;
+
+out:
+	zsock_freeaddrinfo(res);
+	return status;
+}
+
+/* --- Data path (main thread) ------------------------------------------------------------------ */
+
+int32_t mqtts_shim_send(int32_t fd, const uint8_t *buf, size_t len)
+{
+	ssize_t n;
+
+	if (len > INT32_MAX) {
+		len = INT32_MAX;
+	}
+	n = zsock_send(fd, buf, len, ZSOCK_MSG_DONTWAIT);
+	if (n < 0) {
+		int32_t status = map_io_errno(errno);
+
+		if (status != MQTTS_SHIM_WOULD_BLOCK) {
+			LOG_WRN("send failed: errno %d", errno);
+		}
+		return status;
+	}
+	return (int32_t)n;
+}
+
+int32_t mqtts_shim_recv(int32_t fd, uint8_t *buf, size_t len)
+{
+	ssize_t n;
+
+	if (len == 0) {
+		return MQTTS_SHIM_OTHER;
+	}
+	if (len > INT32_MAX) {
+		len = INT32_MAX;
+	}
+	n = zsock_recv(fd, buf, len, ZSOCK_MSG_DONTWAIT);
+	if (n == 0) {
+		/* EOF or TLS close_notify. */
+		return MQTTS_SHIM_CLOSED;
+	}
+	if (n < 0) {
+		int32_t status = map_io_errno(errno);
+
+		if (status != MQTTS_SHIM_WOULD_BLOCK) {
+			/* EIO: Mbed TLS reported a record error; the session is unusable. */
+			LOG_WRN("recv failed: errno %d", errno);
+		}
+		return status;
+	}
+	return (int32_t)n;
+}
+
+int32_t mqtts_shim_poll(int32_t fd, int32_t want_write, int32_t timeout_ms)
+{
+	struct zsock_pollfd pfd = {
+		.fd = fd,
+		.events = ZSOCK_POLLIN | (want_write ? ZSOCK_POLLOUT : 0),
+		.revents = 0,
+	};
+	int32_t mask = 0;
+	int ret;
+
+	ret = zsock_poll(&pfd, 1, timeout_ms < 0 ? 0 : timeout_ms);
+	if (ret < 0) {
+		return map_io_errno(errno);
+	}
+	if (pfd.revents & ZSOCK_POLLIN) {
+		mask |= MQTTS_SHIM_POLL_READABLE;
+	}
+	if (pfd.revents & ZSOCK_POLLOUT) {
+		mask |= MQTTS_SHIM_POLL_WRITABLE;
+	}
+	if (pfd.revents & ZSOCK_POLLHUP) {
+		mask |= MQTTS_SHIM_POLL_HANGUP;
+	}
+	if (pfd.revents & (ZSOCK_POLLERR | ZSOCK_POLLNVAL)) {
+		mask |= MQTTS_SHIM_POLL_ERROR;
+	}
+	return mask;
+}
+
+void mqtts_shim_close(int32_t fd)
+{
+	if (fd >= 0) {
+		(void)zsock_close(fd);
+	}
+}
+
+/* --- Network interface ------------------------------------------------------------------------- */
+
+#if defined(CONFIG_MQTTS_NET_STATIC) && !defined(CONFIG_NET_NATIVE_OFFLOADED_SOCKETS)
+static int32_t apply_static_ipv4(struct net_if *iface)
+{
+	struct net_in_addr addr;
+	struct net_in_addr netmask;
+	struct net_in_addr gateway;
+
+	if (net_addr_pton(NET_AF_INET, CONFIG_MQTTS_STATIC_IPV4_ADDR, &addr) < 0 ||
+	    net_addr_pton(NET_AF_INET, CONFIG_MQTTS_STATIC_IPV4_NETMASK, &netmask) < 0 ||
+	    net_addr_pton(NET_AF_INET, CONFIG_MQTTS_STATIC_IPV4_GATEWAY, &gateway) < 0) {
+		LOG_ERR("Static IPv4 settings are not valid dotted-decimal addresses");
+		return MQTTS_SHIM_CONFIG;
+	}
+	if (net_if_ipv4_addr_add(iface, &addr, NET_ADDR_MANUAL, 0) == NULL) {
+		LOG_ERR("Cannot add the static IPv4 address");
+		return MQTTS_SHIM_CONFIG;
+	}
+	(void)net_if_ipv4_set_netmask_by_addr(iface, &addr, &netmask);
+	net_if_ipv4_set_gw(iface, &gateway);
+	LOG_INF("Static IPv4 address %s", CONFIG_MQTTS_STATIC_IPV4_ADDR);
+	return MQTTS_SHIM_OK;
+}
+#endif
+
+int32_t mqtts_shim_net_start(void)
+{
+#if defined(CONFIG_NET_NATIVE_OFFLOADED_SOCKETS)
+	/* native_sim: the host's network stack is used as is. */
+	return MQTTS_SHIM_OK;
+#else
+	struct net_if *iface = net_if_get_default();
+
+	if (iface == NULL) {
+		LOG_ERR("No network interface (is the W5500 node enabled in the devicetree?)");
+		return MQTTS_SHIM_NET_DOWN;
+	}
+
+#if defined(CONFIG_MQTTS_NET_STATIC)
+	return apply_static_ipv4(iface);
+#elif defined(CONFIG_NET_DHCPV4)
+	/* The DHCPv4 client follows the interface: after a cable unplug/replug it renews or
+	 * restarts by itself.
+	 */
+	net_dhcpv4_start(iface);
+	LOG_INF("DHCPv4 started");
+	return MQTTS_SHIM_OK;
+#else
+	return MQTTS_SHIM_OK;
+#endif
+#endif
+}
+
+int32_t mqtts_shim_net_state(void)
+{
+#if defined(CONFIG_NET_NATIVE_OFFLOADED_SOCKETS)
+	return MQTTS_SHIM_NET_READY;
+#else
+	struct net_if *iface = net_if_get_default();
+
+	if (iface == NULL) {
+		return MQTTS_SHIM_NET_NO_INTERFACE;
+	}
+	if (!net_if_is_up(iface) || !net_if_is_carrier_ok(iface)) {
+		return MQTTS_SHIM_NET_NO_LINK;
+	}
+	if (net_if_ipv4_get_global_addr(iface, NET_ADDR_PREFERRED) == NULL) {
+		return MQTTS_SHIM_NET_NO_ADDRESS;
+	}
+	return MQTTS_SHIM_NET_READY;
+#endif
+}
+
+/* --- Time ------------------------------------------------------------------------------------- */
+
+/* 2024-01-01T00:00:00Z: any clock before this has certainly not been set. */
+#define MQTTS_PLAUSIBLE_UNIX_TIME 1704067200LL
+
+int32_t mqtts_shim_sntp_sync(int64_t *out_unix_s)
+{
+	struct sntp_time ts;
+	struct timespec tspec;
+	time_t libc_now;
+	int ret;
+
+	ret = sntp_simple(CONFIG_MQTTS_SNTP_SERVER, CONFIG_MQTTS_SNTP_TIMEOUT_MS, &ts);
+	if (ret < 0) {
+		LOG_WRN("SNTP query to %s failed: %d", CONFIG_MQTTS_SNTP_SERVER, ret);
+		return ret == -ETIMEDOUT ? MQTTS_SHIM_TIMEOUT : MQTTS_SHIM_OTHER;
+	}
+	if ((int64_t)ts.seconds < MQTTS_PLAUSIBLE_UNIX_TIME) {
+		LOG_WRN("SNTP answer is implausible (%lld s), ignored", (long long)ts.seconds);
+		return MQTTS_SHIM_OTHER;
+	}
+
+	memset(&tspec, 0, sizeof(tspec));
+	tspec.tv_sec = (time_t)ts.seconds;
+	tspec.tv_nsec = (long)(((uint64_t)ts.fraction * 1000000000ULL) >> 32);
+	ret = sys_clock_settime(SYS_CLOCK_REALTIME, &tspec);
+	if (ret < 0) {
+		LOG_ERR("Setting the realtime clock failed: %d", ret);
+		return MQTTS_SHIM_OTHER;
+	}
+
+	/* Mbed TLS checks certificate dates with libc time(). If that is not backed by the clock
+	 * just set, every handshake will fail with "not yet valid": say so once, clearly.
+	 */
+	libc_now = time(NULL);
+	if ((int64_t)libc_now < MQTTS_PLAUSIBLE_UNIX_TIME) {
+		LOG_ERR("Clock set by SNTP, but libc time() still reads %lld: certificate date "
+			"checks will fail. The libc time() backend is not the realtime clock.",
+			(long long)libc_now);
+	}
+
+	*out_unix_s = (int64_t)ts.seconds;
+	return MQTTS_SHIM_OK;
+}

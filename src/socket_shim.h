@@ -1,0 +1,99 @@
+/*
+ * SPDX-License-Identifier: Apache-2.0
+ *
+ * Plain C functions around Zephyr's socket, TLS credential, network interface and SNTP APIs.
+ *
+ * Why this file exists: the zsock_* calls are static inline syscall wrappers (or macros) in
+ * Zephyr's headers, so Rust cannot link to them; zephyr-lang-rust has no networking bindings.
+ * These functions are real symbols, called from src/ffi.rs.
+ *
+ * Results are small stable codes (MQTTS_SHIM_*), never errno or libc numbers: errno values
+ * differ between picolibc (STM32, RP2040) and the host glibc (native_sim), and Zephyr's
+ * getaddrinfo reports DNS_EAI_* codes. The raw values are logged here, in C.
+ *
+ * Threading: mqtts_shim_connect() blocks (DNS + TCP + the whole TLS handshake) and is meant
+ * for the connection worker thread. All other functions return promptly.
+ */
+
+#ifndef MQTTS_SOCKET_SHIM_H_
+#define MQTTS_SOCKET_SHIM_H_
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* Result codes. Keep in sync with `ShimStatus` in src/ffi.rs. */
+#define MQTTS_SHIM_OK             0
+#define MQTTS_SHIM_WOULD_BLOCK    (-1)  /* nothing to do now, not an error */
+#define MQTTS_SHIM_TIMEOUT        (-2)  /* TCP connect, TLS handshake or SNTP timed out */
+#define MQTTS_SHIM_REFUSED        (-3)  /* TCP RST on connect */
+#define MQTTS_SHIM_TLS_VERIFY     (-4)  /* broker certificate rejected (CA, date, host name) */
+#define MQTTS_SHIM_TLS_HANDSHAKE  (-5)  /* handshake aborted: alert, no common cipher, or a
+				       * verification failure Zephyr did not report as such */
+#define MQTTS_SHIM_DNS            (-6)  /* host name did not resolve */
+#define MQTTS_SHIM_CLOSED         (-7)  /* peer closed (EOF, close_notify, reset) */
+#define MQTTS_SHIM_NET_DOWN       (-8)  /* no interface, no route, link down */
+#define MQTTS_SHIM_NO_MEMORY      (-9)  /* out of sockets, buffers or Mbed TLS heap */
+#define MQTTS_SHIM_CONFIG         (-10) /* bad build configuration (CA, static address) */
+#define MQTTS_SHIM_OTHER          (-11) /* anything else; details are in the log */
+
+/* Bits of a successful mqtts_shim_poll() result. */
+#define MQTTS_SHIM_POLL_READABLE  0x1
+#define MQTTS_SHIM_POLL_WRITABLE  0x2
+#define MQTTS_SHIM_POLL_HANGUP    0x4
+#define MQTTS_SHIM_POLL_ERROR     0x8
+
+/* Network interface states returned by mqtts_shim_net_state(). */
+#define MQTTS_SHIM_NET_NO_INTERFACE 0
+#define MQTTS_SHIM_NET_NO_LINK      1
+#define MQTTS_SHIM_NET_NO_ADDRESS   2
+#define MQTTS_SHIM_NET_READY        3
+
+/* Registers the CA certificates selected in Kconfig as TLS credentials. Idempotent. */
+int32_t mqtts_shim_tls_init(void);
+
+/* Resolves CONFIG_MQTTS_BROKER_HOST, creates a TCP or TLS socket (SNI + host name check +
+ * peer verification as configured), connects it (TLS: the whole handshake) and switches it to
+ * non-blocking mode. BLOCKS. On success stores the socket in *out_fd and returns MQTTS_SHIM_OK.
+ */
+int32_t mqtts_shim_connect(int32_t *out_fd);
+
+/* Sends up to len bytes without blocking. Returns the number of bytes taken (>= 0) or a
+ * negative MQTTS_SHIM_* code (MQTTS_SHIM_WOULD_BLOCK when none can be taken now).
+ */
+int32_t mqtts_shim_send(int32_t fd, const uint8_t *buf, size_t len);
+
+/* Receives up to len (> 0) bytes without blocking. Returns the number of bytes (> 0),
+ * MQTTS_SHIM_WOULD_BLOCK when none are available, MQTTS_SHIM_CLOSED at end of stream.
+ */
+int32_t mqtts_shim_recv(int32_t fd, uint8_t *buf, size_t len);
+
+/* Waits up to timeout_ms (0 = just look) for fd to become readable (and writable if
+ * want_write != 0). Returns a mask of MQTTS_SHIM_POLL_* bits (0 on timeout) or a code.
+ */
+int32_t mqtts_shim_poll(int32_t fd, int32_t want_write, int32_t timeout_ms);
+
+/* Closes fd (sends TLS close_notify if possible). Negative fds are ignored. */
+void mqtts_shim_close(int32_t fd);
+
+/* Starts IPv4 configuration of the default interface: DHCPv4 or the static address from
+ * Kconfig. Returns promptly; the address arrives later (see mqtts_shim_net_state()).
+ */
+int32_t mqtts_shim_net_start(void);
+
+/* Current state of the default interface, one of MQTTS_SHIM_NET_*. */
+int32_t mqtts_shim_net_state(void);
+
+/* Queries CONFIG_MQTTS_SNTP_SERVER once (bounded by CONFIG_MQTTS_SNTP_TIMEOUT_MS, blocks up to
+ * that long) and sets the realtime clock. Stores the Unix time in *out_unix_s on success.
+ */
+int32_t mqtts_shim_sntp_sync(int64_t *out_unix_s);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* MQTTS_SOCKET_SHIM_H_ */
