@@ -38,3 +38,11 @@ pub fn advance(ms: u64) {
     // SAFETY: as in `sink`.
     unsafe { core::ptr::write_volatile(core::ptr::addr_of_mut!(CLOCK_MS), t) }
 }
+
+/// The session every MQTT image uses: 256-byte send buffer, 512-byte message store, 4 messages
+/// in flight, 4 remembered incoming QoS 2 ids.
+pub type ProbeSession = mqtts_core::session::Session<256, 512, 4, 4>;
+/// The same session state without its byte buffers (send buffer and message store).
+pub type ProbeSessionNoBuffers = mqtts_core::session::Session<0, 0, 4, 4>;
+/// Receive ring size.
+pub const RX: usize = 512;

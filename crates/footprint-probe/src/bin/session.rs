@@ -9,16 +9,11 @@
 
 use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
-use footprint_probe::{advance, now, opaque, sink};
+use footprint_probe::{advance, now, opaque, sink, ProbeSession, RX};
 use mqtts_core::codec::{topic, Connect, QoS};
 use mqtts_core::ring::RingBuffer;
 use mqtts_core::session::{Event, Session, SessionConfig};
 use panic_halt as _;
-
-/// Send buffer, message store, in-flight messages, remembered incoming QoS 2 ids.
-type ProbeSession = Session<256, 512, 4, 4>;
-/// Receive ring.
-const RX: usize = 512;
 
 static CONFIG: SessionConfig = SessionConfig {
     connack_timeout_ms: 10_000,
@@ -41,16 +36,18 @@ static RX_CONNECTED: &[u8] = &[0x20, 0x02, 0x00, 0x00];
 static RX_ONLINE: &[u8] = &[
     0x90, 0x03, 0x00, 0x01, 0x01, // SUBACK
     0x40, 0x02, 0x00, 0x02, // PUBACK
-    0x32, 0x23, 0x00, 0x17, b'd', b'e', b'v', b'i', b'c', b'e', b's', b'/', b'p', b'r', b'o',
-    b'b', b'e', b'/', b'c', b'm', b'd', b'/', b'r', b'e', b'l', b'a', b'y', 0x00, 0x07, b'{',
-    b'"', b'o', b'n', b'"', b':', b'1', b'}',
+    0x32, 0x23, 0x00, 0x17, b'd', b'e', b'v', b'i', b'c', b'e', b's', b'/', b'p', b'r', b'o', b'b',
+    b'e', b'/', b'c', b'm', b'd', b'/', b'r', b'e', b'l', b'a', b'y', 0x00, 0x07, b'{', b'"', b'o',
+    b'n', b'"', b':', b'1', b'}',
 ];
 
 /// The socket stand-in: what the session transmits goes to the sink, received bytes come from
 /// a scripted buffer.
 fn flush(session: &mut ProbeSession) {
     let out = session.transmit();
-    let sum = out.iter().fold(0u32, |a, &b| a.rotate_left(5) ^ u32::from(b));
+    let sum = out
+        .iter()
+        .fold(0u32, |a, &b| a.rotate_left(5) ^ u32::from(b));
     sink(sum);
     let n = out.len();
     session.transmitted(n);
@@ -121,13 +118,25 @@ fn main() -> ! {
         sink(2);
     }
     let state = opaque(&STATE_TOPIC);
-    match session.publish(now(), state, opaque(&STATE_PAYLOAD), QoS::AtLeastOnce, false) {
+    match session.publish(
+        now(),
+        state,
+        opaque(&STATE_PAYLOAD),
+        QoS::AtLeastOnce,
+        false,
+    ) {
         Ok(id) => sink(u32::from(id.unwrap_or(0))),
         Err(_) => sink(3),
     }
     let telemetry = opaque(&TELEMETRY_TOPIC);
     if session
-        .publish(now(), telemetry, opaque(&TELEMETRY_PAYLOAD), QoS::AtMostOnce, false)
+        .publish(
+            now(),
+            telemetry,
+            opaque(&TELEMETRY_PAYLOAD),
+            QoS::AtMostOnce,
+            false,
+        )
         .is_err()
     {
         sink(4);

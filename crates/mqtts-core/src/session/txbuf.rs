@@ -43,7 +43,10 @@ impl<const N: usize> TxBuf<N> {
 
     fn compact(&mut self) {
         if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
+            // Moves start..end to the front; what lands after `end` is garbage, never read.
+            if let Some(live) = self.buf.get_mut(..self.end) {
+                crate::ring::rotate_left(live, self.start);
+            }
             self.end -= self.start;
             self.start = 0;
         }
