@@ -77,44 +77,9 @@ pub fn decode(buf: &[u8]) -> Result<Option<(Packet<'_>, usize)>, DecodeError> {
 /// Decodes a packet whose fixed header was already read; `body` is exactly
 /// `header.remaining_len` bytes.
 pub fn decode_body<'a>(header: &FixedHeader, body: &'a [u8]) -> Result<Packet<'a>, DecodeError> {
-    if body.len() != header.remaining_len {
-        return Err(DecodeError::LengthMismatch);
-    }
-    let flags = header.first_byte & 0x0f;
-    let ty = header.packet_type();
-    let required_flags = match ty {
-        3 => flags,
-        6 | 8 | 10 => 0b0010,
-        _ => 0,
-    };
-    if flags != required_flags {
-        return Err(DecodeError::InvalidFixedHeaderFlags);
-    }
-    let mut r = Reader::new(body);
-    let packet = match ty {
+    let mut r = check_header(header, body)?;
+    let packet = match header.packet_type() {
         1 => Packet::Connect(connect(&mut r)?),
-        2 => {
-            let ack_flags = r.u8()?;
-            let code = r.u8()?;
-            if ack_flags & 0xfe != 0 {
-                return Err(DecodeError::InvalidConnAckFlags);
-            }
-            let session_present = ack_flags == 1;
-            match ConnectReturnCode::from_u8(code) {
-                Some(code) if !session_present || code == ConnectReturnCode::Accepted => {
-                    Packet::ConnAck(ConnAck {
-                        session_present,
-                        code,
-                    })
-                }
-                _ => return Err(DecodeError::InvalidConnectReturnCode),
-            }
-        }
-        3 => Packet::Publish(publish(flags, &mut r)?),
-        4 => Packet::PubAck(r.packet_id()?),
-        5 => Packet::PubRec(r.packet_id()?),
-        6 => Packet::PubRel(r.packet_id()?),
-        7 => Packet::PubComp(r.packet_id()?),
         8 => {
             let packet_id = r.packet_id()?;
             let wire = r.rest();
@@ -128,20 +93,6 @@ pub fn decode_body<'a>(header: &FixedHeader, body: &'a [u8]) -> Result<Packet<'a
             Packet::Subscribe(Subscribe {
                 packet_id,
                 topics: SubscribeTopics::Wire(wire),
-            })
-        }
-        9 => {
-            let packet_id = r.packet_id()?;
-            let return_codes = r.rest();
-            if return_codes.is_empty() {
-                return Err(DecodeError::EmptyTopicList);
-            }
-            if !return_codes.iter().all(|&c| valid_suback_code(c)) {
-                return Err(DecodeError::InvalidSubAckCode);
-            }
-            Packet::SubAck(SubAck {
-                packet_id,
-                return_codes,
             })
         }
         10 => {
@@ -159,17 +110,101 @@ pub fn decode_body<'a>(header: &FixedHeader, body: &'a [u8]) -> Result<Packet<'a
                 topics: UnsubscribeTopics::Wire(wire),
             })
         }
-        11 => Packet::UnsubAck(r.packet_id()?),
         12 => Packet::PingReq,
-        13 => Packet::PingResp,
         14 => Packet::Disconnect,
-        _ => return Err(DecodeError::ReservedPacketType),
+        _ => from_server(header, &mut r)?,
     };
+    finish(r, packet)
+}
+
+/// Decodes a packet the way a client must: fully for the packets a server sends (CONNACK,
+/// PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP, SUBACK, UNSUBACK, PINGRESP), and `Ok(None)` for the
+/// ones only a client sends (CONNECT, SUBSCRIBE, UNSUBSCRIBE, PINGREQ, DISCONNECT), whose bodies
+/// it does not read. Errors are the ones [`decode_body`] gives for the same bytes.
+///
+/// A client linking only this leaves the server-side decoders (CONNECT, topic filters) out of
+/// its image.
+pub fn decode_server_packet<'a>(
+    header: &FixedHeader,
+    body: &'a [u8],
+) -> Result<Option<Packet<'a>>, DecodeError> {
+    let mut r = check_header(header, body)?;
+    if matches!(header.packet_type(), 1 | 8 | 10 | 12 | 14) {
+        return Ok(None);
+    }
+    let packet = from_server(header, &mut r)?;
+    finish(r, packet).map(Some)
+}
+
+/// Checks the body length against the header and the fixed header flags.
+fn check_header<'a>(header: &FixedHeader, body: &'a [u8]) -> Result<Reader<'a>, DecodeError> {
+    if body.len() != header.remaining_len {
+        return Err(DecodeError::LengthMismatch);
+    }
+    let flags = header.first_byte & 0x0f;
+    let required_flags = match header.packet_type() {
+        3 => flags,
+        6 | 8 | 10 => 0b0010,
+        _ => 0,
+    };
+    if flags != required_flags {
+        return Err(DecodeError::InvalidFixedHeaderFlags);
+    }
+    Ok(Reader::new(body))
+}
+
+/// The packet must have used up the body.
+fn finish<'a>(r: Reader<'a>, packet: Packet<'a>) -> Result<Packet<'a>, DecodeError> {
     if r.is_empty() {
         Ok(packet)
     } else {
         Err(DecodeError::LengthMismatch)
     }
+}
+
+/// The body of a packet a server sends; other types are `ReservedPacketType`.
+fn from_server<'a>(header: &FixedHeader, r: &mut Reader<'a>) -> Result<Packet<'a>, DecodeError> {
+    Ok(match header.packet_type() {
+        2 => {
+            let ack_flags = r.u8()?;
+            let code = r.u8()?;
+            if ack_flags & 0xfe != 0 {
+                return Err(DecodeError::InvalidConnAckFlags);
+            }
+            let session_present = ack_flags == 1;
+            match ConnectReturnCode::from_u8(code) {
+                Some(code) if !session_present || code == ConnectReturnCode::Accepted => {
+                    Packet::ConnAck(ConnAck {
+                        session_present,
+                        code,
+                    })
+                }
+                _ => return Err(DecodeError::InvalidConnectReturnCode),
+            }
+        }
+        3 => Packet::Publish(publish(header.first_byte & 0x0f, r)?),
+        4 => Packet::PubAck(r.packet_id()?),
+        5 => Packet::PubRec(r.packet_id()?),
+        6 => Packet::PubRel(r.packet_id()?),
+        7 => Packet::PubComp(r.packet_id()?),
+        9 => {
+            let packet_id = r.packet_id()?;
+            let return_codes = r.rest();
+            if return_codes.is_empty() {
+                return Err(DecodeError::EmptyTopicList);
+            }
+            if !return_codes.iter().all(|&c| valid_suback_code(c)) {
+                return Err(DecodeError::InvalidSubAckCode);
+            }
+            Packet::SubAck(SubAck {
+                packet_id,
+                return_codes,
+            })
+        }
+        11 => Packet::UnsubAck(r.packet_id()?),
+        13 => Packet::PingResp,
+        _ => return Err(DecodeError::ReservedPacketType),
+    })
 }
 
 /// Whether `code` is a SUBACK return code 3.1.1 defines.
@@ -302,7 +337,9 @@ impl<'a> Reader<'a> {
     fn str(&mut self) -> Result<&'a str, DecodeError> {
         let b = self.binary()?;
         match core::str::from_utf8(b) {
-            Ok(s) if !b.contains(&0) => Ok(s),
+            // A plain loop, not `contains`: its word-at-a-time memchr costs flash for nothing on
+            // strings this short.
+            Ok(s) if !b.iter().any(|&c| c == 0) => Ok(s),
             _ => Err(DecodeError::InvalidUtf8),
         }
     }

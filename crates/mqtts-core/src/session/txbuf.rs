@@ -56,7 +56,7 @@ impl<const N: usize> TxBuf<N> {
     pub(crate) fn push_packet(&mut self, packet: &Packet<'_>) -> Result<(), EncodeError> {
         self.compact();
         let out = self.buf.get_mut(self.end..).unwrap_or(&mut []);
-        let n = codec::encode(packet, out)?;
+        let n = codec::encode_client(packet, out)?;
         self.end += n;
         Ok(())
     }
