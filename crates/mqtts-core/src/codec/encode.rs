@@ -2,7 +2,10 @@
 
 use super::decode::valid_suback_code;
 use super::topic::{valid_topic_filter, valid_topic_name};
-use super::{ConnectReturnCode, EncodeError, Packet, QoS};
+use super::{
+    ConnectReturnCode, EncodeError, Packet, QoS, Subscribe, SubscribeTopics, Unsubscribe,
+    UnsubscribeTopics,
+};
 
 /// The DUP bit in a PUBLISH's first byte (the session sets it on stored packets when resending).
 pub const PUBLISH_DUP_FLAG: u8 = 0x08;
@@ -10,9 +13,12 @@ pub const PUBLISH_DUP_FLAG: u8 = 0x08;
 /// Largest remaining length four length bytes can express.
 const MAX_REMAINING_LEN: usize = 268_435_455;
 
+/// Validates a packet and writes its variable header and payload; returns the first byte.
+type BodyFn = fn(&Packet<'_>, &mut Writer<'_>) -> Result<u8, EncodeError>;
+
 /// Length of the whole encoded packet, after validating it like [`encode`] does.
 pub fn encoded_len(packet: &Packet<'_>) -> Result<usize, EncodeError> {
-    let (_, remaining_len) = measure(packet)?;
+    let (_, remaining_len) = measure(packet, body)?;
     let mut w = Writer { out: None, pos: 0 };
     w.remaining_len(remaining_len)?;
     Ok(w.pos + 1 + remaining_len)
@@ -20,7 +26,22 @@ pub fn encoded_len(packet: &Packet<'_>) -> Result<usize, EncodeError> {
 
 /// Writes the packet at the start of `out` and returns the number of bytes written.
 pub fn encode(packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
-    let (first_byte, remaining_len) = measure(packet)?;
+    encode_with(packet, out, body)
+}
+
+/// [`encode`] for what the client session sends: CONNECT, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP,
+/// SUBSCRIBE and UNSUBSCRIBE with [`Slice`](super::SubscribeTopics::Slice) topic lists, PINGREQ
+/// and DISCONNECT, byte for byte as [`encode`] writes them. Anything else (CONNACK, SUBACK,
+/// UNSUBACK, PINGRESP, decoded `Wire` topic lists) is refused with [`EncodeError::InvalidReturnCode`].
+///
+/// It exists for code size: a device linking only this leaves the server-side encoders and the
+/// re-validation of decoded topic lists out of its image.
+pub(crate) fn encode_client(packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
+    encode_with(packet, out, client_body)
+}
+
+fn encode_with(packet: &Packet<'_>, out: &mut [u8], body: BodyFn) -> Result<usize, EncodeError> {
+    let (first_byte, remaining_len) = measure(packet, body)?;
     let mut w = Writer {
         out: Some(out),
         pos: 0,
@@ -32,7 +53,7 @@ pub fn encode(packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError>
 }
 
 /// The first byte and the remaining length of `packet`, which this validates.
-fn measure(packet: &Packet<'_>) -> Result<(u8, usize), EncodeError> {
+fn measure(packet: &Packet<'_>, body: BodyFn) -> Result<(u8, usize), EncodeError> {
     let mut w = Writer { out: None, pos: 0 };
     let first_byte = body(packet, &mut w)?;
     if w.pos > MAX_REMAINING_LEN {
@@ -41,8 +62,42 @@ fn measure(packet: &Packet<'_>) -> Result<(u8, usize), EncodeError> {
     Ok((first_byte, w.pos))
 }
 
-/// Validates and writes the variable header and payload; returns the first byte.
+/// Any packet: the server-side ones and decoded topic lists here, the rest in [`client_body`].
 fn body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
+    Ok(match *packet {
+        Packet::ConnAck(a) => {
+            if a.session_present && a.code != ConnectReturnCode::Accepted {
+                return Err(EncodeError::InvalidReturnCode);
+            }
+            w.u8(u8::from(a.session_present))?;
+            w.u8(a.code as u8)?;
+            0x20
+        }
+        Packet::SubAck(ref a) => {
+            w.packet_id(a.packet_id)?;
+            nonempty(!a.return_codes.is_empty())?;
+            if !a.return_codes.iter().all(|&c| valid_suback_code(c)) {
+                return Err(EncodeError::InvalidReturnCode);
+            }
+            w.bytes(a.return_codes)?;
+            0x90
+        }
+        Packet::UnsubAck(id) => w.ack(0xb0, id)?,
+        Packet::PingResp => 0xd0,
+        Packet::Subscribe(Subscribe {
+            packet_id,
+            topics: topics @ SubscribeTopics::Wire(_),
+        }) => subscribe(packet_id, topics.iter(), w)?,
+        Packet::Unsubscribe(Unsubscribe {
+            packet_id,
+            topics: topics @ UnsubscribeTopics::Wire(_),
+        }) => unsubscribe(packet_id, topics.iter(), w)?,
+        _ => client_body(packet, w)?,
+    })
+}
+
+/// The packets a client sends (see [`encode_client`]).
+fn client_body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
     Ok(match *packet {
         Packet::Connect(ref c) => {
             if c.password.is_some() && c.username.is_none() {
@@ -74,14 +129,6 @@ fn body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
             }
             0x10
         }
-        Packet::ConnAck(a) => {
-            if a.session_present && a.code != ConnectReturnCode::Accepted {
-                return Err(EncodeError::InvalidReturnCode);
-            }
-            w.u8(u8::from(a.session_present))?;
-            w.u8(a.code as u8)?;
-            0x20
-        }
         Packet::Publish(ref p) => {
             w.topic_name(p.topic)?;
             match (p.qos, p.packet_id) {
@@ -98,41 +145,54 @@ fn body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
         Packet::PubRec(id) => w.ack(0x50, id)?,
         Packet::PubRel(id) => w.ack(0x62, id)?,
         Packet::PubComp(id) => w.ack(0x70, id)?,
-        Packet::UnsubAck(id) => w.ack(0xb0, id)?,
-        Packet::Subscribe(ref s) => {
-            w.packet_id(s.packet_id)?;
-            let mut any = false;
-            for (filter, qos) in s.topics.iter() {
-                w.filter(filter)?;
-                w.u8(qos as u8)?;
-                any = true;
-            }
-            nonempty(any)?;
-            0x82
-        }
-        Packet::SubAck(ref a) => {
-            w.packet_id(a.packet_id)?;
-            nonempty(!a.return_codes.is_empty())?;
-            if !a.return_codes.iter().all(|&c| valid_suback_code(c)) {
-                return Err(EncodeError::InvalidReturnCode);
-            }
-            w.bytes(a.return_codes)?;
-            0x90
-        }
-        Packet::Unsubscribe(ref u) => {
-            w.packet_id(u.packet_id)?;
-            let mut any = false;
-            for filter in u.topics.iter() {
-                w.filter(filter)?;
-                any = true;
-            }
-            nonempty(any)?;
-            0xa2
-        }
+        Packet::Subscribe(Subscribe {
+            packet_id,
+            topics: SubscribeTopics::Slice(list),
+        }) => subscribe(packet_id, list.iter().copied(), w)?,
+        Packet::Unsubscribe(Unsubscribe {
+            packet_id,
+            topics: UnsubscribeTopics::Slice(list),
+        }) => unsubscribe(packet_id, list.iter().copied(), w)?,
         Packet::PingReq => 0xc0,
-        Packet::PingResp => 0xd0,
         Packet::Disconnect => 0xe0,
+        Packet::ConnAck(_)
+        | Packet::SubAck(_)
+        | Packet::UnsubAck(_)
+        | Packet::PingResp
+        | Packet::Subscribe(_)
+        | Packet::Unsubscribe(_) => return Err(EncodeError::InvalidReturnCode),
     })
+}
+
+fn subscribe<'t>(
+    packet_id: u16,
+    topics: impl Iterator<Item = (&'t str, QoS)>,
+    w: &mut Writer<'_>,
+) -> Result<u8, EncodeError> {
+    w.packet_id(packet_id)?;
+    let mut any = false;
+    for (filter, qos) in topics {
+        w.filter(filter)?;
+        w.u8(qos as u8)?;
+        any = true;
+    }
+    nonempty(any)?;
+    Ok(0x82)
+}
+
+fn unsubscribe<'t>(
+    packet_id: u16,
+    topics: impl Iterator<Item = &'t str>,
+    w: &mut Writer<'_>,
+) -> Result<u8, EncodeError> {
+    w.packet_id(packet_id)?;
+    let mut any = false;
+    for filter in topics {
+        w.filter(filter)?;
+        any = true;
+    }
+    nonempty(any)?;
+    Ok(0xa2)
 }
 
 fn nonempty(any: bool) -> Result<(), EncodeError> {

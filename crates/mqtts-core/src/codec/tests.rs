@@ -1,5 +1,6 @@
 //! Spec byte vectors, error cases, topic matching and property tests for the codec.
 
+use super::encode::encode_client;
 use super::topic::{matches, valid_topic_filter, valid_topic_name};
 use super::*;
 use proptest::prelude::*;
@@ -934,7 +935,32 @@ proptest! {
         prop_assert_eq!(h.packet_len(), bytes.len());
         prop_assert_eq!(decode_body(&h, &bytes[h.header_len..]), Ok(decoded));
         // Re-encoding the decoded (wire) form gives the same bytes.
-        prop_assert_eq!(enc(&decoded), bytes);
+        prop_assert_eq!(&enc(&decoded), &bytes);
+        // The client-only encoder writes the same bytes for what a client sends (topic lists as
+        // slices, the way the application gives them) and refuses the rest.
+        let mut out = vec![0u8; bytes.len()];
+        let client = m.with_packet(|p| encode_client(&p, &mut out));
+        let server_bound_or_wire = matches!(
+            decoded,
+            Packet::ConnAck(_) | Packet::SubAck(_) | Packet::UnsubAck(_) | Packet::PingResp
+        );
+        if server_bound_or_wire {
+            prop_assert_eq!(client, Err(EncodeError::InvalidReturnCode));
+        } else {
+            prop_assert_eq!(client, Ok(bytes.len()));
+            prop_assert_eq!(&out, &bytes);
+        }
+        if matches!(decoded, Packet::Subscribe(_) | Packet::Unsubscribe(_)) {
+            prop_assert_eq!(encode_client(&decoded, &mut out), Err(EncodeError::InvalidReturnCode));
+        }
+        // The client-side decoder agrees with the full one on what a server sends and leaves
+        // the rest unread.
+        let server = decode_server_packet(&h, &bytes[h.header_len..]);
+        if matches!(h.packet_type(), 1 | 8 | 10 | 12 | 14) {
+            prop_assert_eq!(server, Ok(None));
+        } else {
+            prop_assert_eq!(server, Ok(Some(decoded)));
+        }
     }
 
     #[test]
@@ -957,7 +983,24 @@ proptest! {
             prop_assert_eq!(n, bytes.len());
             touch(&p);
             // Whatever decodes also encodes, to the same bytes.
-            prop_assert_eq!(enc(&p), bytes);
+            prop_assert_eq!(&enc(&p), &bytes);
+        }
+        // The client-side decoder gives decode's verdict on server packets, and on client
+        // packets only the header checks (flags, length) before leaving the body unread.
+        let h = decode_fixed_header(&bytes).unwrap().unwrap();
+        let body = &bytes[h.header_len..];
+        let server = decode_server_packet(&h, body);
+        match decode_body(&h, body) {
+            Ok(p) if matches!(ty, 1 | 8 | 10 | 12 | 14) => prop_assert_eq!(server, Ok(None), "{:?}", p),
+            Ok(p) => prop_assert_eq!(server, Ok(Some(p))),
+            Err(e @ (DecodeError::InvalidFixedHeaderFlags | DecodeError::LengthMismatch))
+                if matches!(ty, 1 | 8 | 10 | 12 | 14) =>
+            {
+                // Body errors of a client packet are not looked for; header errors are the same.
+                prop_assert!(server == Err(e) || server == Ok(None));
+            }
+            Err(_) if matches!(ty, 1 | 8 | 10 | 12 | 14) => prop_assert_eq!(server, Ok(None)),
+            Err(e) => prop_assert_eq!(server, Err(e)),
         }
     }
 

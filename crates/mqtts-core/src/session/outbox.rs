@@ -135,9 +135,13 @@ impl<const SLOTS: usize, const BYTES: usize> Outbox<SLOTS, BYTES> {
         let Some((index, len)) = found else {
             return false;
         };
-        self.bytes.copy_within(offset + len..self.used, offset);
+        // Rotating offset..used left by `len` closes the gap and parks the removed bytes in
+        // the free tail (not memmove: see `ring::rotate_left`).
+        if let Some(tail) = self.bytes.get_mut(offset..self.used) {
+            crate::ring::rotate_left(tail, len);
+        }
         self.used -= len;
-        self.slots.remove(index);
+        super::remove_in_order(&mut self.slots, index);
         true
     }
 }

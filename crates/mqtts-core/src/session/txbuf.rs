@@ -43,7 +43,10 @@ impl<const N: usize> TxBuf<N> {
 
     fn compact(&mut self) {
         if self.start > 0 {
-            self.buf.copy_within(self.start..self.end, 0);
+            // Moves start..end to the front; what lands after `end` is garbage, never read.
+            if let Some(live) = self.buf.get_mut(..self.end) {
+                crate::ring::rotate_left(live, self.start);
+            }
             self.end -= self.start;
             self.start = 0;
         }
@@ -53,7 +56,7 @@ impl<const N: usize> TxBuf<N> {
     pub(crate) fn push_packet(&mut self, packet: &Packet<'_>) -> Result<(), EncodeError> {
         self.compact();
         let out = self.buf.get_mut(self.end..).unwrap_or(&mut []);
-        let n = codec::encode(packet, out)?;
+        let n = codec::encode_client(packet, out)?;
         self.end += n;
         Ok(())
     }
