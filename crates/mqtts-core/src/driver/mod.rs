@@ -184,17 +184,54 @@ pub struct Driver<
     const INFLIGHT: usize,
     const QOS2_IN: usize,
 > {
-    transport: T,
+    link: Link<T>,
     session: Session<TX, STORE, INFLIGHT, QOS2_IN>,
     rx: RingBuffer<RX>,
-    rx_stale: bool,
-    backoff: Backoff,
     config: DriverConfig,
     connect: Connect<'a>,
     subscriptions: &'a [(&'a str, QoS)],
-    state: LinkState,
     connections: u32,
+}
+
+/// The connection's life-cycle state, apart from the session and the receive buffer so that a
+/// failure can be recorded while an event still borrows the buffer.
+struct Link<T> {
+    transport: T,
+    backoff: Backoff,
+    state: LinkState,
     last_failure: Option<FailureCause>,
+    /// The receive buffer holds bytes of a dead connection; cleared on the next poll.
+    rx_stale: bool,
+}
+
+impl<T: Transport> Link<T> {
+    /// Closes the connection, keeps unacknowledged messages and schedules the next attempt.
+    fn fail<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>(
+        &mut self,
+        session: &mut Session<TX, STORE, INFLIGHT, QOS2_IN>,
+        now: u64,
+        random: u32,
+        cause: FailureCause,
+    ) -> DriverEvent<'static> {
+        self.rx_stale = true;
+        self.transport.close();
+        session.connection_lost();
+        let retry_in_ms = self
+            .backoff
+            .next_delay_ms(cause.class(), random)
+            .max(MIN_RETRY_MS);
+        self.state = LinkState::Backoff {
+            until: now.saturating_add(u64::from(retry_in_ms)),
+        };
+        self.last_failure = Some(cause);
+        #[cfg(feature = "log")]
+        log::warn!(
+            "mqtt: connection failed ({}), retry in {} ms",
+            cause.as_str(),
+            retry_in_ms
+        );
+        DriverEvent::Offline { cause, retry_in_ms }
+    }
 }
 
 impl<
@@ -216,28 +253,30 @@ impl<
         subscriptions: &'a [(&'a str, QoS)],
     ) -> Self {
         Driver {
-            transport,
+            link: Link {
+                transport,
+                backoff: Backoff::new(config.backoff),
+                state: LinkState::Backoff { until: 0 },
+                last_failure: None,
+                rx_stale: false,
+            },
             session: Session::new(config.session),
             rx: RingBuffer::new(),
-            rx_stale: false,
-            backoff: Backoff::new(config.backoff),
             config,
             connect,
             subscriptions,
-            state: LinkState::Backoff { until: 0 },
             connections: 0,
-            last_failure: None,
         }
     }
 
     /// Where the connection is.
     pub fn state(&self) -> LinkState {
-        self.state
+        self.link.state
     }
 
     /// Whether CONNACK was accepted on the current connection.
     pub fn is_online(&self) -> bool {
-        matches!(self.state, LinkState::Online { .. })
+        matches!(self.link.state, LinkState::Online { .. })
     }
 
     /// Successful connections so far; each one after the first is a reconnect.
@@ -247,7 +286,7 @@ impl<
 
     /// The cause of the most recent failure.
     pub fn last_failure(&self) -> Option<FailureCause> {
-        self.last_failure
+        self.link.last_failure
     }
 
     /// The session, for counters.
@@ -257,12 +296,12 @@ impl<
 
     /// The transport, e.g. to read its last detailed error for a log line.
     pub fn transport(&self) -> &T {
-        &self.transport
+        &self.link.transport
     }
 
     /// The transport, mutably (tests, transport-specific controls).
     pub fn transport_mut(&mut self) -> &mut T {
-        &mut self.transport
+        &mut self.link.transport
     }
 
     /// Publishes through the session (see [`Session::publish`]): QoS 1/2 messages are kept and
@@ -292,16 +331,16 @@ impl<
     pub fn shutdown(&mut self) {
         self.session.disconnect();
         self.flush();
-        self.transport.close();
+        self.link.transport.close();
         self.session.connection_lost();
-        self.rx_stale = true;
-        self.state = LinkState::Stopped;
+        self.link.rx_stale = true;
+        self.link.state = LinkState::Stopped;
     }
 
     /// The latest time by which [`Driver::poll`] should be called again if no socket activity
     /// happens before; `None` when only socket activity can change anything.
     pub fn next_wakeup(&self) -> Option<u64> {
-        match self.state {
+        match self.link.state {
             LinkState::Backoff { until } => Some(until),
             LinkState::Connecting { since } => {
                 Some(since.saturating_add(u64::from(self.config.connect_timeout_ms)))
@@ -315,23 +354,23 @@ impl<
     /// Call it until it returns `None`, then wait for socket activity or [`Driver::next_wakeup`].
     /// `random` is a fresh random word (used for backoff jitter).
     pub fn poll(&mut self, now: u64, random: u32) -> Option<DriverEvent<'_>> {
-        if self.rx_stale {
+        if self.link.rx_stale {
             self.rx.clear();
-            self.rx_stale = false;
+            self.link.rx_stale = false;
         }
-        match self.state {
+        match self.link.state {
             LinkState::Stopped => return None,
             LinkState::Backoff { until } => {
                 if now < until {
                     return None;
                 }
-                if let Err(e) = self.transport.start_connect() {
+                if let Err(e) = self.link.transport.start_connect() {
                     return Some(self.fail(now, random, FailureCause::from_transport(e)));
                 }
-                self.state = LinkState::Connecting { since: now };
+                self.link.state = LinkState::Connecting { since: now };
                 return Some(DriverEvent::Connecting);
             }
-            LinkState::Connecting { since } => match self.transport.poll_connect() {
+            LinkState::Connecting { since } => match self.link.transport.poll_connect() {
                 Ok(ConnectProgress::Pending) => {
                     if now.saturating_sub(since) >= u64::from(self.config.connect_timeout_ms) {
                         return Some(self.fail(now, random, FailureCause::ConnectTimeout));
@@ -346,7 +385,7 @@ impl<
                             FailureCause::ConnAckRefused(ConnectReturnCode::IdentifierRejected);
                         return Some(self.fail(now, random, cause));
                     }
-                    self.state = LinkState::AwaitConnAck;
+                    self.link.state = LinkState::AwaitConnAck;
                 }
                 Err(e) => return Some(self.fail(now, random, FailureCause::from_transport(e))),
             },
@@ -359,19 +398,21 @@ impl<
         if let Err(e) = self.session.handle_timeout(now) {
             return Some(self.fail(now, random, FailureCause::from_session(e)));
         }
-        if let LinkState::Online { since } = self.state {
-            if self.backoff.attempts() > 0
+        if let LinkState::Online { since } = self.link.state {
+            if self.link.backoff.attempts() > 0
                 && now.saturating_sub(since) >= u64::from(self.config.stable_after_ms)
             {
-                self.backoff.reset();
+                self.link.backoff.reset();
             }
         }
         self.flush_quietly();
 
         match self.session.poll_event(now, &mut self.rx) {
             Ok(Some(Event::Connected { session_present })) => {
-                self.state = LinkState::Online { since: now };
+                self.link.state = LinkState::Online { since: now };
                 self.connections = self.connections.saturating_add(1);
+                #[cfg(feature = "log")]
+                log::info!("mqtt: online (session present: {})", session_present);
                 if !session_present && !self.subscriptions.is_empty() {
                     // The send buffer was just emptied by CONNECT going out, so this fits unless
                     // TX is smaller than the SUBSCRIBE: then the broker never routes to us,
@@ -382,24 +423,14 @@ impl<
             }
             Ok(Some(event)) => Some(DriverEvent::Session(event)),
             Ok(None) => None,
-            Err(e) => {
-                // `self.rx` stays borrowed on this path (the borrow checker cannot see that an
-                // error holds no borrow), so only other fields are touched; `rx_stale` makes the
-                // next poll clear it.
-                let cause = FailureCause::from_session(e);
-                self.rx_stale = true;
-                self.transport.close();
-                self.session.connection_lost();
-                let retry_in_ms = self
-                    .backoff
-                    .next_delay_ms(cause.class(), random)
-                    .max(MIN_RETRY_MS);
-                self.state = LinkState::Backoff {
-                    until: now.saturating_add(u64::from(retry_in_ms)),
-                };
-                self.last_failure = Some(cause);
-                Some(DriverEvent::Offline { cause, retry_in_ms })
-            }
+            // `self.rx` stays borrowed on this path (the borrow checker cannot see that an error
+            // holds no borrow), so the failure is recorded through the other fields.
+            Err(e) => Some(self.link.fail(
+                &mut self.session,
+                now,
+                random,
+                FailureCause::from_session(e),
+            )),
         }
     }
 
@@ -411,7 +442,7 @@ impl<
             if space.is_empty() {
                 return Ok(());
             }
-            match self.transport.recv(space) {
+            match self.link.transport.recv(space) {
                 Ok(0) => return Err(FailureCause::PeerClosed),
                 Ok(n) => self.rx.commit(n),
                 Err(TransportError::WouldBlock) => return Ok(()),
@@ -422,7 +453,7 @@ impl<
 
     fn flush_result(&mut self) -> Result<(), FailureCause> {
         while !self.session.transmit().is_empty() {
-            match self.transport.send(self.session.transmit()) {
+            match self.link.transport.send(self.session.transmit()) {
                 Ok(0) | Err(TransportError::WouldBlock) => return Ok(()),
                 Ok(n) => self.session.transmitted(n),
                 Err(e) => return Err(FailureCause::from_transport(e)),
@@ -438,7 +469,7 @@ impl<
 
     fn flush(&mut self) {
         if matches!(
-            self.state,
+            self.link.state,
             LinkState::AwaitConnAck | LinkState::Online { .. }
         ) {
             self.flush_quietly();
@@ -446,18 +477,7 @@ impl<
     }
 
     fn fail(&mut self, now: u64, random: u32, cause: FailureCause) -> DriverEvent<'static> {
-        self.rx.clear();
-        self.transport.close();
-        self.session.connection_lost();
-        let retry_in_ms = self
-            .backoff
-            .next_delay_ms(cause.class(), random)
-            .max(MIN_RETRY_MS);
-        self.state = LinkState::Backoff {
-            until: now.saturating_add(u64::from(retry_in_ms)),
-        };
-        self.last_failure = Some(cause);
-        DriverEvent::Offline { cause, retry_in_ms }
+        self.link.fail(&mut self.session, now, random, cause)
     }
 }
 

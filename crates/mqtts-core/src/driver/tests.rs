@@ -43,13 +43,16 @@ fn run(d: &mut TestDriver<'_>, now: u64) -> Vec<std::string::String> {
 }
 
 fn take_sent(d: &mut TestDriver<'_>) -> Vec<u8> {
-    core::mem::take(&mut d.transport.sent)
+    core::mem::take(&mut d.link.transport.sent)
 }
 
 #[test]
 fn connects_subscribes_and_goes_online() {
     let mut d = driver(established());
-    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
     let events = run(&mut d, 0);
     assert_eq!(events, ["Connecting", "Online { session_present: false }"]);
     let sent = take_sent(&mut d);
@@ -64,7 +67,10 @@ fn connects_subscribes_and_goes_online() {
 #[test]
 fn session_present_skips_resubscribe() {
     let mut d = driver(established());
-    d.transport.incoming.push_back(std::vec![0x20, 2, 1, 0]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 1, 0]);
     run(&mut d, 0);
     let sent = take_sent(&mut d);
     assert_eq!(sent[0], 0x10);
@@ -82,7 +88,7 @@ fn slow_handshake_is_polled_then_times_out() {
     let events = run(&mut d, 20_000);
     assert_eq!(events.len(), 1);
     assert!(events[0].starts_with("Offline { cause: ConnectTimeout"));
-    assert_eq!(d.transport.closes, 1);
+    assert_eq!(d.link.transport.closes, 1);
     assert_eq!(d.last_failure(), Some(FailureCause::ConnectTimeout));
 }
 
@@ -120,7 +126,10 @@ fn backoff_after(err: Result<ConnectProgress, TransportError>, connack: Option<u
         ..Script::default()
     });
     if let Some(code) = connack {
-        d.transport.incoming.push_back(std::vec![0x20, 2, 0, code]);
+        d.link
+            .transport
+            .incoming
+            .push_back(std::vec![0x20, 2, 0, code]);
     }
     run(&mut d, 0);
     match d.state() {
@@ -145,7 +154,10 @@ fn authentication_failures_back_off_longer() {
 #[test]
 fn connack_refusal_is_reported_by_code() {
     let mut d = driver(established());
-    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 5]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 5]);
     let events = run(&mut d, 0);
     assert!(events
         .last()
@@ -160,22 +172,28 @@ fn connack_refusal_is_reported_by_code() {
 #[test]
 fn reconnects_after_backoff_and_resends_unacked_qos1() {
     let mut d = driver(established());
-    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
     run(&mut d, 0);
     assert_eq!(
         d.publish(1, "t", b"x", QoS::AtLeastOnce, false),
         Ok(Some(2))
     );
     take_sent(&mut d);
-    d.transport.closed_by_peer = true;
+    d.link.transport.closed_by_peer = true;
     let events = run(&mut d, 2);
     assert!(events[0].starts_with("Offline { cause: PeerClosed"));
     let LinkState::Backoff { until } = d.state() else {
         panic!()
     };
-    d.transport.closed_by_peer = false;
+    d.link.transport.closed_by_peer = false;
     assert!(run(&mut d, until - 1).is_empty());
-    d.transport.incoming.push_back(std::vec![0x20, 2, 1, 0]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 1, 0]);
     let events = run(&mut d, until);
     assert_eq!(events, ["Connecting", "Online { session_present: true }"]);
     let sent = take_sent(&mut d);
@@ -185,13 +203,16 @@ fn reconnects_after_backoff_and_resends_unacked_qos1() {
         "{sent:02x?}"
     );
     assert_eq!(d.connections(), 2);
-    assert_eq!(d.transport.starts, 2);
+    assert_eq!(d.link.transport.starts, 2);
 }
 
 #[test]
 fn keepalive_death_is_detected_and_reported() {
     let mut d = driver(established());
-    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
     run(&mut d, 0);
     take_sent(&mut d);
     run(&mut d, 30_000);
@@ -203,7 +224,8 @@ fn keepalive_death_is_detected_and_reported() {
 #[test]
 fn protocol_error_closes_and_clears_stale_bytes() {
     let mut d = driver(established());
-    d.transport
+    d.link
+        .transport
         .incoming
         .push_back(std::vec![0x20, 2, 0, 0, 0x20, 2, 0, 0, 0xd0, 0]);
     let events = run(&mut d, 0);
@@ -211,7 +233,7 @@ fn protocol_error_closes_and_clears_stale_bytes() {
         .last()
         .unwrap()
         .contains("Protocol(UnexpectedPacket(2))"));
-    assert_eq!(d.transport.closes, 1);
+    assert_eq!(d.link.transport.closes, 1);
     d.poll(1, 0);
     assert!(d.rx.is_empty());
 }
@@ -219,28 +241,34 @@ fn protocol_error_closes_and_clears_stale_bytes() {
 #[test]
 fn backoff_resets_after_a_stable_connection() {
     let mut d = driver(established());
-    d.transport.closed_by_peer = true;
+    d.link.transport.closed_by_peer = true;
     run(&mut d, 0);
-    d.transport.closed_by_peer = false;
-    assert_eq!(d.backoff.attempts(), 1);
+    d.link.transport.closed_by_peer = false;
+    assert_eq!(d.link.backoff.attempts(), 1);
     let LinkState::Backoff { until } = d.state() else {
         panic!()
     };
-    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
     run(&mut d, until);
     assert!(d.is_online());
-    d.transport.incoming.push_back(std::vec![0xd0, 0]);
+    d.link.transport.incoming.push_back(std::vec![0xd0, 0]);
     run(&mut d, until + 59_999);
-    assert_eq!(d.backoff.attempts(), 1);
-    d.transport.incoming.push_back(std::vec![0xd0, 0]);
+    assert_eq!(d.link.backoff.attempts(), 1);
+    d.link.transport.incoming.push_back(std::vec![0xd0, 0]);
     run(&mut d, until + 60_000);
-    assert_eq!(d.backoff.attempts(), 0);
+    assert_eq!(d.link.backoff.attempts(), 0);
 }
 
 #[test]
 fn shutdown_sends_disconnect_and_stops() {
     let mut d = driver(established());
-    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
     run(&mut d, 0);
     take_sent(&mut d);
     d.shutdown();
