@@ -48,6 +48,11 @@ impl CaSet {
         self.0 as u32
     }
 
+    /// The set with these `MQTTS_SHIM_CA_*` bits; unknown bits are dropped.
+    pub const fn from_bits(bits: u32) -> CaSet {
+        CaSet((bits & 0x7) as u8)
+    }
+
     /// Both sets.
     pub const fn union(self, other: CaSet) -> CaSet {
         CaSet(self.0 | other.0)
@@ -165,6 +170,8 @@ mod tests {
     #[test]
     fn set_operations() {
         assert_eq!(BOTH.bits(), 0x3);
+        assert_eq!(CaSet::from_bits(0x3), BOTH);
+        assert_eq!(CaSet::from_bits(0xfff4), CaSet::CUSTOM);
         assert!(BOTH.contains(CaSet::GLOBALSIGN_R1));
         assert!(!CaSet::GLOBALSIGN_R1.contains(BOTH));
         assert!(CaSet::EMPTY.is_empty());
