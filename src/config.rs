@@ -1,57 +1,113 @@
 // SPDX-License-Identifier: Apache-2.0
 
-//! The build's Kconfig values (`menu "MQTT over TLS device"` in `Kconfig`) as typed constants.
+//! The build's Kconfig values (`menu "MQTT over TLS device"` in `Kconfig`) as typed constants,
+//! and the core's [`DeviceConfig`] filled from them.
 //!
 //! `zephyr::kconfig` exposes integers as `isize` and strings as `&str`; booleans only exist as
-//! `cfg` flags (build.rs). Kconfig `range`s bound every integer, so the narrowing casts below
-//! cannot truncate. Validation of combinations lives in Kconfig, CMakeLists.txt and
-//! socket_shim.c; what remains to check at run time belongs in `mqtts-core`.
+//! `cfg` flags (build.rs), and symbols inside a Kconfig `if` block only exist when it is true.
+//! Kconfig `range`s bound every integer, so the narrowing casts below cannot truncate. The
+//! rules of the configuration live in `DeviceConfig::validate` (run at boot, see
+//! `main_loop`), Kconfig and CMakeLists.txt; nothing here re-checks them.
 
 use log::LevelFilter;
+use mqtts_core::config::DeviceConfig;
+use mqtts_core::firmware::ca::CaChoice;
+use mqtts_core::firmware::clock::ClockConfig;
+use mqtts_core::firmware::kconfig_text;
 use zephyr::kconfig;
 
-/// Broker DNS name (also the SNI and certificate name).
-pub const BROKER_HOST: &str = kconfig::CONFIG_MQTTS_BROKER_HOST;
-/// Broker TCP port.
-pub const BROKER_PORT: u16 = kconfig::CONFIG_MQTTS_BROKER_PORT as u16;
-/// Whether the connection uses TLS.
-pub const TLS: bool = cfg!(CONFIG_MQTTS_TLS);
-/// Whether the broker certificate is verified.
-pub const TLS_PEER_VERIFY: bool = cfg!(CONFIG_MQTTS_TLS_PEER_VERIFY);
-/// MQTT client id (may be empty: the profile derives one).
-pub const CLIENT_ID: &str = kconfig::CONFIG_MQTTS_CLIENT_ID;
-/// Device id used in self-hosted topics.
-pub const DEVICE_ID: &str = kconfig::CONFIG_MQTTS_DEVICE_ID;
-/// MQTT keep-alive in seconds.
-pub const KEEPALIVE_S: u16 = kconfig::CONFIG_MQTTS_KEEPALIVE_S as u16;
-/// PINGRESP timeout in milliseconds.
-pub const PING_TIMEOUT_MS: u32 = kconfig::CONFIG_MQTTS_PING_TIMEOUT_MS as u32;
-/// Whole connection attempt timeout in milliseconds.
-pub const CONNECT_TIMEOUT_MS: u32 = kconfig::CONFIG_MQTTS_CONNECT_TIMEOUT_MS as u32;
-/// Maximum QoS 1 messages in flight.
-pub const INFLIGHT_MAX: usize = kconfig::CONFIG_MQTTS_INFLIGHT_MAX as usize;
-/// Reconnect back-off minimum in milliseconds.
-pub const BACKOFF_MIN_MS: u32 = kconfig::CONFIG_MQTTS_BACKOFF_MIN_MS as u32;
-/// Reconnect back-off maximum in milliseconds.
-pub const BACKOFF_MAX_MS: u32 = kconfig::CONFIG_MQTTS_BACKOFF_MAX_MS as u32;
-/// Telemetry period in seconds (0 = only on change).
-pub const TELEMETRY_PERIOD_S: u32 = kconfig::CONFIG_MQTTS_TELEMETRY_PERIOD_S as u32;
-/// CleanSession flag for CONNECT.
-pub const CLEAN_SESSION: bool = cfg!(CONFIG_MQTTS_CLEAN_SESSION);
+/// The device configuration. Field `x` is `CONFIG_MQTTS_X`; an empty Kconfig string is `None`.
+pub const DEVICE: DeviceConfig<'static> = DeviceConfig {
+    profile: Some(PROFILE),
+    broker_host: kconfig_text(kconfig::CONFIG_MQTTS_BROKER_HOST),
+    broker_port: kconfig::CONFIG_MQTTS_BROKER_PORT as u16,
+    tls: cfg!(CONFIG_MQTTS_TLS),
+    tls_peer_verify: cfg!(CONFIG_MQTTS_TLS_PEER_VERIFY),
+    client_id: kconfig_text(kconfig::CONFIG_MQTTS_CLIENT_ID),
+    aliyun_product_key: ALIYUN.0,
+    aliyun_device_name: ALIYUN.1,
+    aliyun_device_secret: ALIYUN.2,
+    aliyun_sign_method: ALIYUN.3,
+    username: LOGIN.0,
+    password: LOGIN.1,
+    device_id: kconfig_text(kconfig::CONFIG_MQTTS_DEVICE_ID),
+    keepalive_s: kconfig::CONFIG_MQTTS_KEEPALIVE_S as u16,
+    ping_timeout_ms: kconfig::CONFIG_MQTTS_PING_TIMEOUT_MS as u32,
+    connect_timeout_ms: kconfig::CONFIG_MQTTS_CONNECT_TIMEOUT_MS as u32,
+    inflight_max: kconfig::CONFIG_MQTTS_INFLIGHT_MAX as u16,
+    backoff_min_ms: kconfig::CONFIG_MQTTS_BACKOFF_MIN_MS as u32,
+    backoff_max_ms: kconfig::CONFIG_MQTTS_BACKOFF_MAX_MS as u32,
+    telemetry_period_s: kconfig::CONFIG_MQTTS_TELEMETRY_PERIOD_S as u32,
+    clean_session: cfg!(CONFIG_MQTTS_CLEAN_SESSION),
+};
+
+/// The profile name `DeviceConfig` expects.
+#[cfg(CONFIG_MQTTS_PROFILE_ALIYUN)]
+const PROFILE: &str = "aliyun";
+#[cfg(not(CONFIG_MQTTS_PROFILE_ALIYUN))]
+const PROFILE: &str = "self-hosted";
+
+/// Product key, device name, device secret, sign method (only defined for the Alibaba profile).
+#[cfg(CONFIG_MQTTS_PROFILE_ALIYUN)]
+const ALIYUN: (Option<&str>, Option<&str>, Option<&str>, &str) = (
+    kconfig_text(kconfig::CONFIG_MQTTS_ALIYUN_PRODUCT_KEY),
+    kconfig_text(kconfig::CONFIG_MQTTS_ALIYUN_DEVICE_NAME),
+    kconfig_text(kconfig::CONFIG_MQTTS_ALIYUN_DEVICE_SECRET),
+    kconfig::CONFIG_MQTTS_ALIYUN_SIGN_METHOD,
+);
+#[cfg(not(CONFIG_MQTTS_PROFILE_ALIYUN))]
+const ALIYUN: (Option<&str>, Option<&str>, Option<&str>, &str) = (None, None, None, "hmacsha256");
+
+/// User name and password (only defined for the self-hosted profile).
+#[cfg(CONFIG_MQTTS_PROFILE_SELF_HOSTED)]
+const LOGIN: (Option<&str>, Option<&str>) = (
+    kconfig_text(kconfig::CONFIG_MQTTS_USERNAME),
+    kconfig_text(kconfig::CONFIG_MQTTS_PASSWORD),
+);
+#[cfg(not(CONFIG_MQTTS_PROFILE_SELF_HOSTED))]
+const LOGIN: (Option<&str>, Option<&str>) = (None, None);
+
+/// Which roots the build embedded (`choice MQTTS_CA`).
+pub const CA_CHOICE: CaChoice = if cfg!(CONFIG_MQTTS_CA_ALIYUN_BY_PORT) {
+    CaChoice::ByPort
+} else if cfg!(CONFIG_MQTTS_CA_ALIYUN_BOTH) {
+    CaChoice::AliyunBoth
+} else if cfg!(CONFIG_MQTTS_CA_GLOBALSIGN_R1) {
+    CaChoice::GlobalSignR1
+} else if cfg!(CONFIG_MQTTS_CA_ALIYUN_IOT_ROOT) {
+    CaChoice::AliyunIotRoot
+} else {
+    CaChoice::Custom
+};
+
+/// Comma-separated switch names, in output order (`relay0`, `relay1`, ...).
+pub const SWITCH_NAMES: &str = kconfig::CONFIG_MQTTS_SWITCH_NAMES;
 /// Size of the receive ring buffer in bytes.
 pub const RX_BUFFER_SIZE: usize = kconfig::CONFIG_MQTTS_RX_BUFFER_SIZE as usize;
 /// Size of the transmit buffer in bytes.
 pub const TX_BUFFER_SIZE: usize = kconfig::CONFIG_MQTTS_TX_BUFFER_SIZE as usize;
+/// Bytes kept for unacknowledged QoS 1 publishes (across reconnects).
+pub const STORE_BUFFER_SIZE: usize = kconfig::CONFIG_MQTTS_STORE_BUFFER_SIZE as usize;
+/// Maximum QoS 1 messages in flight (the core's in-flight table size).
+pub const INFLIGHT_MAX: usize = kconfig::CONFIG_MQTTS_INFLIGHT_MAX as usize;
 /// Warn after waiting this long for link and address, in milliseconds.
-pub const NET_WAIT_WARN_MS: i64 = kconfig::CONFIG_MQTTS_NET_WAIT_TIMEOUT_S as i64 * 1000;
+pub const NET_WAIT_WARN_MS: u64 = kconfig::CONFIG_MQTTS_NET_WAIT_TIMEOUT_S as u64 * 1000;
 /// SNTP server name (used by the C shim; kept here for the start-up log).
 pub const SNTP_SERVER: &str = kconfig::CONFIG_MQTTS_SNTP_SERVER;
-/// Period between two successful SNTP synchronisations, in milliseconds.
-pub const SNTP_RESYNC_MS: i64 = kconfig::CONFIG_MQTTS_SNTP_RESYNC_S as i64 * 1000;
+/// SNTP schedule: retries 2 s doubling to 60 s, re-sync every `CONFIG_MQTTS_SNTP_RESYNC_S`.
+pub const CLOCK: ClockConfig = ClockConfig {
+    retry_min_ms: 2_000,
+    retry_max_ms: 60_000,
+    resync_ms: kconfig::CONFIG_MQTTS_SNTP_RESYNC_S as u32 * 1000,
+};
 /// Stack size of the connection worker thread in bytes.
 pub const WORKER_STACK_SIZE: usize = kconfig::CONFIG_MQTTS_WORKER_STACK_SIZE as usize;
 /// Zephyr priority of the connection worker thread.
 pub const WORKER_PRIORITY: i32 = kconfig::CONFIG_MQTTS_WORKER_PRIORITY as i32;
+/// Application thread stack beyond the `Device` and `Identity` objects it holds.
+pub const APP_STACK_BASE: usize = kconfig::CONFIG_MQTTS_APP_STACK_BASE as usize;
+/// Zephyr priority of the application thread (must be above the worker's: CMake checks it).
+pub const APP_PRIORITY: i32 = kconfig::CONFIG_MQTTS_APP_PRIORITY as i32;
 
 /// Highest level of the Rust log records.
 pub const LOG_LEVEL: LevelFilter = match kconfig::CONFIG_MQTTS_LOG_LEVEL {
@@ -61,68 +117,28 @@ pub const LOG_LEVEL: LevelFilter = match kconfig::CONFIG_MQTTS_LOG_LEVEL {
     _ => LevelFilter::Debug,
 };
 
-/// Alibaba Cloud IoT device identity. Holds the device secret: deliberately not `Debug`.
-#[cfg(CONFIG_MQTTS_PROFILE_ALIYUN)]
-pub struct AliyunIdentity {
-    /// ProductKey.
-    pub product_key: &'static str,
-    /// DeviceName.
-    pub device_name: &'static str,
-    /// DeviceSecret (HMAC key). Never log it.
-    pub device_secret: &'static str,
-    /// "hmacsha256", "hmacsha1" or "hmacmd5".
-    pub sign_method: &'static str,
-}
-
-/// The identity configured in Kconfig.
-#[cfg(CONFIG_MQTTS_PROFILE_ALIYUN)]
-pub const ALIYUN: AliyunIdentity = AliyunIdentity {
-    product_key: kconfig::CONFIG_MQTTS_ALIYUN_PRODUCT_KEY,
-    device_name: kconfig::CONFIG_MQTTS_ALIYUN_DEVICE_NAME,
-    device_secret: kconfig::CONFIG_MQTTS_ALIYUN_DEVICE_SECRET,
-    sign_method: kconfig::CONFIG_MQTTS_ALIYUN_SIGN_METHOD,
-};
-
-/// Self-hosted broker login. Holds the password: deliberately not `Debug`.
-#[cfg(CONFIG_MQTTS_PROFILE_SELF_HOSTED)]
-pub struct SelfHostedLogin {
-    /// User name (empty: none).
-    pub username: &'static str,
-    /// Password (empty: none). Never log it.
-    pub password: &'static str,
-}
-
-/// The login configured in Kconfig.
-#[cfg(CONFIG_MQTTS_PROFILE_SELF_HOSTED)]
-pub const SELF_HOSTED: SelfHostedLogin = SelfHostedLogin {
-    username: kconfig::CONFIG_MQTTS_USERNAME,
-    password: kconfig::CONFIG_MQTTS_PASSWORD,
-};
-
 /// Logs the non-secret part of the configuration once at start-up.
 pub fn log_summary() {
-    let profile = if cfg!(CONFIG_MQTTS_PROFILE_ALIYUN) {
-        "aliyun"
-    } else {
-        "self-hosted"
-    };
+    let c = &DEVICE;
     log::info!(
         "profile {}, broker {}:{}, tls {}, verify {}, keepalive {} s, sntp {}",
-        profile,
-        BROKER_HOST,
-        BROKER_PORT,
-        TLS,
-        TLS_PEER_VERIFY,
-        KEEPALIVE_S,
+        PROFILE,
+        c.broker_host.unwrap_or("<unset>"),
+        c.broker_port,
+        c.tls,
+        c.tls_peer_verify,
+        c.keepalive_s,
         SNTP_SERVER
     );
-    #[cfg(CONFIG_MQTTS_PROFILE_ALIYUN)]
-    log::info!(
-        "aliyun product {}, device {}, sign {}",
-        ALIYUN.product_key,
-        ALIYUN.device_name,
-        ALIYUN.sign_method
-    );
+    if let (Some(pk), Some(dn)) = (c.aliyun_product_key, c.aliyun_device_name) {
+        // Never the device secret or the password.
+        log::info!(
+            "aliyun product {}, device {}, sign {}",
+            pk,
+            dn,
+            c.aliyun_sign_method
+        );
+    }
     #[cfg(CONFIG_MQTTS_INSECURE_NO_HW_RNG_I_ACCEPT_PREDICTABLE_TLS_KEYS)]
     log::warn!("INSECURE BUILD: no hardware RNG, TLS keys are predictable");
 }

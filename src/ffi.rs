@@ -1,20 +1,25 @@
 // SPDX-License-Identifier: Apache-2.0
 
 //! Every `unsafe` of the application: the C shim (`src/socket_shim.c`), the logger set-up, the
-//! worker thread declaration and the `rust_main` entry point.
+//! thread declarations and the `rust_main` entry point.
 //!
-//! The shim returns small stable codes (`MQTTS_SHIM_*` in `socket_shim.h`); they are decoded
-//! here into [`ShimStatus`] so no errno or libc value ever reaches the rest of the crate.
+//! The shim returns the small stable codes of `socket_shim.h`; they are decoded by
+//! `mqtts_core::firmware::shim` (which a host test keeps in step with the header), so no errno
+//! or libc value ever reaches the rest of the crate.
 
 use core::ffi::c_int;
 
 use log::LevelFilter;
+use mqtts_core::firmware::ca::CaSet;
+use mqtts_core::firmware::shim::{self, PollFlags, ShimStatus};
+
+pub use mqtts_core::firmware::shim::NetState;
 
 /// Raw declarations of `src/socket_shim.h`.
 mod sys {
     extern "C" {
         pub fn mqtts_shim_tls_init() -> i32;
-        pub fn mqtts_shim_connect(out_fd: *mut i32) -> i32;
+        pub fn mqtts_shim_connect(ca_mask: u32, out_fd: *mut i32) -> i32;
         pub fn mqtts_shim_send(fd: i32, buf: *const u8, len: usize) -> i32;
         pub fn mqtts_shim_recv(fd: i32, buf: *mut u8, len: usize) -> i32;
         pub fn mqtts_shim_poll(fd: i32, want_write: i32, timeout_ms: i32) -> i32;
@@ -22,67 +27,8 @@ mod sys {
         pub fn mqtts_shim_net_start() -> i32;
         pub fn mqtts_shim_net_state() -> i32;
         pub fn mqtts_shim_sntp_sync(out_unix_s: *mut i64) -> i32;
+        pub fn mqtts_shim_random_u32() -> u32;
     }
-}
-
-/// A failed shim call, decoded from the `MQTTS_SHIM_*` codes of `socket_shim.h`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ShimStatus {
-    /// Nothing can be done now; try again later.
-    WouldBlock,
-    /// TCP connect, TLS handshake or SNTP query timed out.
-    Timeout,
-    /// The TCP connection was refused.
-    Refused,
-    /// The broker certificate was rejected.
-    TlsVerify,
-    /// The TLS handshake was aborted for another (or an unreported) reason.
-    TlsHandshake,
-    /// The broker name did not resolve.
-    Dns,
-    /// The peer closed the connection.
-    Closed,
-    /// No interface, no route or no link.
-    NetDown,
-    /// Out of sockets, buffers or Mbed TLS heap.
-    NoMemory,
-    /// The build configuration is unusable (CA certificate, static address).
-    Config,
-    /// Anything else; the C side logged the details.
-    Other,
-}
-
-impl ShimStatus {
-    /// Decodes a negative shim result. Unknown values become [`ShimStatus::Other`].
-    fn from_code(code: i32) -> Self {
-        match code {
-            -1 => Self::WouldBlock,
-            -2 => Self::Timeout,
-            -3 => Self::Refused,
-            -4 => Self::TlsVerify,
-            -5 => Self::TlsHandshake,
-            -6 => Self::Dns,
-            -7 => Self::Closed,
-            -8 => Self::NetDown,
-            -9 => Self::NoMemory,
-            -10 => Self::Config,
-            _ => Self::Other,
-        }
-    }
-}
-
-/// Turns a shim result that carries no value into a `Result`.
-fn unit_result(code: i32) -> Result<(), ShimStatus> {
-    if code >= 0 {
-        Ok(())
-    } else {
-        Err(ShimStatus::from_code(code))
-    }
-}
-
-/// Turns a shim result that is a byte count when non-negative into a `Result`.
-fn count_result(code: i32) -> Result<usize, ShimStatus> {
-    usize::try_from(code).map_err(|_| ShimStatus::from_code(code))
 }
 
 /// An open socket descriptor returned by [`connect`]. Closing it is explicit ([`close`]).
@@ -101,47 +47,21 @@ impl SocketFd {
     }
 }
 
-/// What [`poll`] observed on a socket.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct PollFlags {
-    /// Data (or a TLS alert / EOF) can be read.
-    pub readable: bool,
-    /// Data can be written.
-    pub writable: bool,
-    /// The peer closed the connection.
-    pub hangup: bool,
-    /// The socket is in error.
-    pub error: bool,
-}
-
-/// State of the default network interface.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NetState {
-    /// No interface at all (devicetree or driver problem).
-    NoInterface,
-    /// The interface is down or has no carrier (cable unplugged?).
-    NoLink,
-    /// Link up, no IPv4 address yet (DHCP in progress?).
-    NoAddress,
-    /// Link up and an IPv4 address assigned.
-    Ready,
-}
-
-/// Registers the Kconfig-selected CA certificates with Zephyr's credential store.
-pub fn tls_init() -> Result<(), ShimStatus> {
+/// Registers the CA certificates the build embedded; returns which ones.
+pub fn tls_init() -> Result<CaSet, ShimStatus> {
     // SAFETY: no arguments; the shim registers static, NUL-terminated arrays it owns and is
     // idempotent (an already registered tag is accepted).
-    unit_result(unsafe { sys::mqtts_shim_tls_init() })
+    shim::decode(unsafe { sys::mqtts_shim_tls_init() }).map(CaSet::from_bits)
 }
 
-/// Resolves, connects and (with TLS) completes the handshake. BLOCKS for up to the socket
-/// layer's DNS, TCP and TLS timeouts: call it from the worker thread only.
-pub fn connect() -> Result<SocketFd, ShimStatus> {
+/// Resolves, connects and (with TLS) completes the handshake trusting `cas`. BLOCKS for up to
+/// the socket layer's DNS, TCP and TLS timeouts: call it from the worker thread only.
+pub fn connect(cas: CaSet) -> Result<SocketFd, ShimStatus> {
     let mut fd: i32 = -1;
     // SAFETY: `fd` is a valid, writable i32 for the duration of the call; the shim writes it at
     // most once and keeps no pointer to it.
-    let code = unsafe { sys::mqtts_shim_connect(&mut fd) };
-    unit_result(code)?;
+    let code = unsafe { sys::mqtts_shim_connect(cas.bits(), &mut fd) };
+    shim::decode(code)?;
     if fd < 0 {
         return Err(ShimStatus::Other);
     }
@@ -152,7 +72,8 @@ pub fn connect() -> Result<SocketFd, ShimStatus> {
 pub fn send(fd: SocketFd, buf: &[u8]) -> Result<usize, ShimStatus> {
     // SAFETY: `buf` is valid for reads of `buf.len()` bytes for the whole call and the shim only
     // reads it; an invalid descriptor is rejected by Zephyr (EBADF) and reported as an error.
-    count_result(unsafe { sys::mqtts_shim_send(fd.0, buf.as_ptr(), buf.len()) })
+    let n = shim::decode(unsafe { sys::mqtts_shim_send(fd.0, buf.as_ptr(), buf.len()) })?;
+    Ok(usize::try_from(n).unwrap_or(0).min(buf.len()))
 }
 
 /// Receives into `buf` (must not be empty) without blocking; returns how many bytes arrived.
@@ -162,11 +83,10 @@ pub fn recv(fd: SocketFd, buf: &mut [u8]) -> Result<usize, ShimStatus> {
     }
     // SAFETY: `buf` is valid for writes of `buf.len()` bytes for the whole call; the shim writes
     // at most that many bytes and keeps no pointer to it.
-    let code = unsafe { sys::mqtts_shim_recv(fd.0, buf.as_mut_ptr(), buf.len()) };
-    match count_result(code) {
+    let n = shim::decode(unsafe { sys::mqtts_shim_recv(fd.0, buf.as_mut_ptr(), buf.len()) })?;
+    match usize::try_from(n) {
         Ok(n) if n <= buf.len() => Ok(n),
-        Ok(_) => Err(ShimStatus::Other),
-        Err(e) => Err(e),
+        _ => Err(ShimStatus::Other),
     }
 }
 
@@ -174,15 +94,7 @@ pub fn recv(fd: SocketFd, buf: &mut [u8]) -> Result<usize, ShimStatus> {
 pub fn poll(fd: SocketFd, want_write: bool, timeout_ms: i32) -> Result<PollFlags, ShimStatus> {
     // SAFETY: plain integer arguments; the shim's pollfd lives on its own stack.
     let code = unsafe { sys::mqtts_shim_poll(fd.0, i32::from(want_write), timeout_ms) };
-    if code < 0 {
-        return Err(ShimStatus::from_code(code));
-    }
-    Ok(PollFlags {
-        readable: code & 0x1 != 0,
-        writable: code & 0x2 != 0,
-        hangup: code & 0x4 != 0,
-        error: code & 0x8 != 0,
-    })
+    shim::decode(code).map(PollFlags::from_bits)
 }
 
 /// Closes a socket returned by [`connect`].
@@ -195,18 +107,13 @@ pub fn close(fd: SocketFd) {
 /// Starts DHCPv4 or applies the static address (Kconfig). Returns at once.
 pub fn net_start() -> Result<(), ShimStatus> {
     // SAFETY: no arguments; the shim only calls Zephyr's net_if/DHCP APIs.
-    unit_result(unsafe { sys::mqtts_shim_net_start() })
+    shim::decode(unsafe { sys::mqtts_shim_net_start() }).map(|_| ())
 }
 
 /// Current state of the default network interface.
 pub fn net_state() -> NetState {
     // SAFETY: no arguments; the shim only reads interface state.
-    match unsafe { sys::mqtts_shim_net_state() } {
-        3 => NetState::Ready,
-        2 => NetState::NoAddress,
-        1 => NetState::NoLink,
-        _ => NetState::NoInterface,
-    }
+    NetState::from_code(unsafe { sys::mqtts_shim_net_state() })
 }
 
 /// Queries the SNTP server once and sets the realtime clock; returns the Unix time. BLOCKS for
@@ -215,8 +122,14 @@ pub fn sntp_sync() -> Result<i64, ShimStatus> {
     let mut unix_s: i64 = 0;
     // SAFETY: `unix_s` is a valid, writable i64 for the duration of the call; the shim keeps no
     // pointer to it.
-    unit_result(unsafe { sys::mqtts_shim_sntp_sync(&mut unix_s) })?;
+    shim::decode(unsafe { sys::mqtts_shim_sntp_sync(&mut unix_s) })?;
     Ok(unix_s)
+}
+
+/// A random word for reconnect jitter.
+pub fn random_u32() -> u32 {
+    // SAFETY: no arguments; sys_rand32_get() may be called from any thread.
+    unsafe { sys::mqtts_shim_random_u32() }
 }
 
 /// Routes the `log` crate to Zephyr's log system (module "rust") and sets the level.
@@ -237,16 +150,23 @@ fn connection_worker() {
     crate::worker::run()
 }
 
-/// Starts the connection worker at the Kconfig priority.
-pub fn spawn_worker() {
-    let thread = connection_worker();
-    thread.set_priority(crate::config::WORKER_PRIORITY as c_int);
-    // The handle is only needed to join, and the worker never exits.
-    let _running = thread.start();
+/// The application thread. Its stack holds the whole `Device` (MQTT buffers included), so its
+/// size is computed from the types: see [`crate::main_loop::APP_STACK_SIZE`].
+#[zephyr::thread(stack_size = crate::main_loop::APP_STACK_SIZE)]
+fn application() {
+    crate::main_loop::run()
 }
 
-/// Entry point called by zephyr-lang-rust's `main.c` on Zephyr's main thread.
+/// Entry point called by zephyr-lang-rust's `main.c` on Zephyr's main thread: sets up logging,
+/// starts the two threads and returns (the main thread then ends; its stack is kept small).
 #[no_mangle]
 extern "C" fn rust_main() {
-    crate::app_main()
+    init_logging(crate::config::LOG_LEVEL);
+    let worker = connection_worker();
+    worker.set_priority(crate::config::WORKER_PRIORITY as c_int);
+    // The handles are only needed to join, and neither thread exits.
+    let _worker = worker.start();
+    let app = application();
+    app.set_priority(crate::config::APP_PRIORITY as c_int);
+    let _app = app.start();
 }

@@ -1,153 +1,339 @@
 // SPDX-License-Identifier: Apache-2.0
 
-//! The main loop: never blocks for longer than one short tick, so switches, the status LED
-//! (and later a watchdog) are served while the worker thread runs a TLS handshake.
+//! The application thread: configuration check, network and clock bring-up, then the core's
+//! [`Device`] polled forever. Nothing here blocks for longer than [`MAX_WAIT_MS`]: the TLS
+//! handshake and SNTP queries run on the worker thread, so the status LED keeps blinking (and a
+//! watchdog, if one is added, can be fed at the end of every pass).
 //!
-//! Each tick:
-//! 1. network: link/address state ([`NetMonitor`]),
-//! 2. clock: SNTP before the first TLS handshake and periodically ([`ClockSync`]),
-//! 3. MQTT session: the core's connection driver over [`ZephyrTransport`] (the seam in
-//!    [`App::step_session`]),
-//! 4. status LED pattern,
-//! 5. sleep until the socket is readable or the tick ends.
+//! Each pass: network state ([`NetMonitor`]), SNTP schedule (`ClockSync` on the worker), then
+//! `Device::poll` until it has nothing more to do, the status LED, and a wait on the broker
+//! socket (`zsock_poll` through the shim) until data arrives or the earliest deadline (device
+//! timers, LED edge, SNTP, network warning), capped at [`MAX_WAIT_MS`].
 //!
-//! The MQTT session and connection driver of `mqtts-core` are not available yet; the seam is
-//! [`App::step_session`] and the calls it must make are listed there. Everything else in this
-//! file is final.
+//! "May connect" gating: the `Device` is created, and first polled, only once the network is up
+//! and (with TLS) the clock is set, because certificate dates are checked and the Alibaba
+//! password signs the current time. If the network goes down later, the transport fails every
+//! operation; one more pass of `Device::poll` lets the connection driver close the socket and
+//! schedule a reconnect with back-off, and polling then pauses until the network is back (so
+//! the back-off does not grow while the cable is out; the reconnect happens as soon as the link
+//! and address return and the pending back-off delay has passed).
 
-use mqtts_core::transport::Transport;
+use core::mem::size_of;
+
+use mqtts_core::config::ConfigError;
+use mqtts_core::device::{Device, DeviceEvent, DeviceSettings, Identity, IdentityError};
+use mqtts_core::firmware::ca::trusted_cas;
+use mqtts_core::firmware::clock::{ClockEvent, ClockSync};
+use mqtts_core::firmware::indicator::Indication;
+use mqtts_core::firmware::{switch_names, wait_ms, Decimal};
+use mqtts_core::switch::SwitchBank;
 use zephyr::time::{sleep, Duration};
 
-use crate::net::{ClockSync, NetMonitor};
-use crate::outputs::{GpioOutputs, StatusLed};
-use crate::transport::ZephyrTransport;
+use crate::config::{self, DEVICE};
+use crate::ffi;
+use crate::net::NetMonitor;
+use crate::outputs::{GpioOutputs, StatusLed, RELAY_COUNT};
+use crate::transport::{Shared, ZephyrTransport};
+use crate::worker::{JobPoll, Ticket};
 
-/// Length of one loop tick in milliseconds: the worst-case latency of switches and LED.
-const TICK_MS: i32 = 20;
+/// Longest sleep of one pass: the latency for worker results (connect, SNTP) and network
+/// state changes.
+pub const MAX_WAIT_MS: u32 = 100;
 
-/// What the status LED shows, from the most to the least serious problem.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum DeviceState {
-    /// No link or no address: fast blink (5 Hz).
-    NoNetwork,
-    /// Network up, waiting for SNTP: double blink.
-    NoClock,
-    /// Connecting or reconnecting to the broker: slow blink (1 Hz).
-    Connecting,
-    /// MQTT session up: steady on.
-    Online,
+/// The device as the firmware builds it; it holds the MQTT buffers (RX, TX, store).
+pub type FirmwareDevice<'i> = Device<
+    'i,
+    ZephyrTransport<'i>,
+    GpioOutputs,
+    RELAY_COUNT,
+    { config::RX_BUFFER_SIZE },
+    { config::TX_BUFFER_SIZE },
+    { config::STORE_BUFFER_SIZE },
+    { config::INFLIGHT_MAX },
+>;
+
+/// Stack of the application thread: the objects [`run`] keeps on it, plus
+/// `CONFIG_MQTTS_APP_STACK_BASE` for calls and log formatting. The device counts twice: it is
+/// built by value and Rust does not guarantee that `Device::new` writes it in place, so one
+/// temporary copy may exist while it is built.
+pub const APP_STACK_SIZE: usize = config::APP_STACK_BASE
+    + 2 * size_of::<FirmwareDevice<'static>>()
+    + size_of::<Identity<'static>>()
+    + size_of::<Shared>();
+
+/// Whether TLS needs the clock before the first handshake.
+const CLOCK_NEEDED: bool = cfg!(CONFIG_MQTTS_TLS);
+
+/// Milliseconds since boot.
+pub fn uptime_ms() -> u64 {
+    u64::try_from(zephyr::sys::uptime_get()).unwrap_or(0)
 }
 
-impl DeviceState {
-    /// LED level at `now_ms` for this state.
-    fn led_on(self, now_ms: i64) -> bool {
-        let t = now_ms.rem_euclid(1000);
-        match self {
-            DeviceState::NoNetwork => t % 200 < 100,
-            DeviceState::NoClock => t < 100 || (200..300).contains(&t),
-            DeviceState::Connecting => t < 500,
-            DeviceState::Online => true,
-        }
+/// The application: never returns.
+pub fn run() -> ! {
+    log::info!(
+        "w5500-mqtts {} on {}",
+        env!("CARGO_PKG_VERSION"),
+        zephyr::kconfig::CONFIG_BOARD
+    );
+    config::log_summary();
+    let mut led = StatusLed::from_devicetree();
+
+    // The rules are the core's (DeviceConfig::validate); Kconfig and CMake already refused
+    // what they can express, so this only fails on lengths and characters.
+    if let Err(e) = DEVICE.validate() {
+        log_config_error(&e);
+        halt(&mut led);
     }
-}
-
-/// Everything the loop owns.
-pub struct App {
-    net: NetMonitor,
-    clock: ClockSync,
-    outputs: GpioOutputs,
-    status_led: StatusLed,
-    transport: ZephyrTransport,
-    session_notice_logged: bool,
-}
-
-impl App {
-    /// Assembles the application from its parts.
-    pub fn new(
-        net: NetMonitor,
-        outputs: GpioOutputs,
-        status_led: StatusLed,
-        transport: ZephyrTransport,
-    ) -> Self {
-        Self {
-            net,
-            clock: ClockSync::new(),
-            outputs,
-            status_led,
-            transport,
-            session_notice_logged: false,
-        }
-    }
-
-    /// One iteration of the loop at time `now_ms` (milliseconds since boot).
-    fn tick(&mut self, now_ms: i64) {
-        let net_ready = self.net.poll(now_ms);
-        if !net_ready && self.transport.is_open() {
-            // A socket cannot outlive the link for long anyway; closing now makes the core
-            // reconnect (with back-off) as soon as the link and address are back.
-            log::warn!("network lost, closing the broker connection");
-            self.transport.close();
-        }
-        self.clock.poll(now_ms, net_ready, &mut self.transport);
-
-        // TLS checks certificate dates: no handshake before the clock is set.
-        let may_connect = net_ready && (self.clock.is_synced() || !crate::config::TLS);
-        let online = self.step_session(now_ms, may_connect);
-
-        let state = if !net_ready {
-            DeviceState::NoNetwork
-        } else if !self.clock.is_synced() && crate::config::TLS {
-            DeviceState::NoClock
-        } else if online {
-            DeviceState::Online
-        } else {
-            DeviceState::Connecting
-        };
-        self.status_led.set(state.led_on(now_ms));
-    }
-
-    /// The MQTT seam: drives the core's connection driver and session for one tick and returns
-    /// whether the session is up.
-    ///
-    /// To be wired once `mqtts-core` exposes its driver. Per tick it must:
-    /// - give the driver `now_ms`, `may_connect` and `&mut self.transport` (a
-    ///   `mqtts_core::transport::Transport`); the driver calls `start_connect`/`poll_connect`
-    ///   (never blocking: the handshake runs on the worker), then `recv` into its ring buffer
-    ///   and `send` from its TX buffer (`config::RX_BUFFER_SIZE`, `config::TX_BUFFER_SIZE`);
-    /// - pass the session configuration from [`crate::config`] (profile identity, keep-alive,
-    ///   ping and connect timeouts, in-flight limit, back-off bounds, clean session, telemetry
-    ///   period) and, for Alibaba, the Unix time for the signed client id (SNTP result);
-    /// - apply switch commands from the session to `&mut self.outputs` (a
-    ///   `mqtts_core::switch::SwitchOutputs`) and publish the resulting state;
-    /// - report "session up" for the status LED.
-    fn step_session(&mut self, _now_ms: i64, may_connect: bool) -> bool {
-        if may_connect && !self.session_notice_logged {
-            log::warn!(
-                "network and clock ready; MQTT session driver not wired yet ({} relay output(s) idle)",
-                self.outputs.count()
+    let names = match switch_names::<RELAY_COUNT>(config::SWITCH_NAMES) {
+        Ok(names) => names,
+        Err(e) => {
+            log::error!(
+                "CONFIG_MQTTS_SWITCH_NAMES names {} switch(es), the board has {} relay(s)",
+                e.found,
+                e.needed
             );
-            self.session_notice_logged = true;
+            halt(&mut led);
         }
-        false
+    };
+    let switches = match SwitchBank::new(names) {
+        Ok(bank) => bank,
+        Err(e) => {
+            log::error!("CONFIG_MQTTS_SWITCH_NAMES: {:?}", e);
+            halt(&mut led);
+        }
+    };
+    let Ok(profile) = DEVICE.profile() else {
+        halt(&mut led); // validate() passed, so the profile parses
+    };
+    let cas = trusted_cas(profile, DEVICE.broker_port, config::CA_CHOICE);
+    if DEVICE.tls {
+        match ffi::tls_init() {
+            Ok(embedded) if embedded.contains(cas) => {
+                log::info!(
+                    "trusting CA set 0x{:x} for port {}",
+                    cas.bits(),
+                    DEVICE.broker_port
+                )
+            }
+            Ok(embedded) => log::error!(
+                "CA set 0x{:x} needed but only 0x{:x} embedded: TLS will fail",
+                cas.bits(),
+                embedded.bits()
+            ),
+            // Keep running so switches and the LED work; every connect will fail and say so.
+            Err(status) => log::error!("TLS credentials not registered: {:?}", status),
+        }
     }
 
-    /// Sleeps until the end of the tick, waking early when the broker socket has data.
-    fn wait(&mut self) {
-        if self.transport.is_open() {
-            if let Err(e) = self.transport.wait(false, TICK_MS) {
-                log::warn!("socket poll failed: {:?}", e);
-                self.transport.close();
+    let outputs = GpioOutputs::from_devicetree();
+    let mut net = NetMonitor::start();
+    let shared = Shared::new();
+    let mut clock = Clock {
+        sync: ClockSync::new(config::CLOCK),
+        job: None,
+    };
+
+    // Until the device may connect: network and, with TLS, the clock.
+    loop {
+        let now = uptime_ms();
+        let net_ready = net.poll(now);
+        shared.net_ready.set(net_ready);
+        clock.serve(&shared, now, net_ready);
+        if net_ready && (clock.sync.is_set() || !CLOCK_NEEDED) {
+            break;
+        }
+        let ind = Indication::of(net_ready, CLOCK_NEEDED, clock.sync.is_set(), false);
+        led.set(ind.is_lit(now));
+        let deadlines = [
+            ind.next_change(now),
+            clock.wakeup(now, net_ready),
+            net.next_warning(),
+        ];
+        sleep_ms(wait_ms(now, &deadlines, MAX_WAIT_MS));
+    }
+
+    // The Alibaba password signs the time when it is known (the platform does not require it).
+    let timestamp = clock.sync.unix_ms(uptime_ms()).map(Decimal::new);
+    let identity = match Identity::from_config(&DEVICE, timestamp.as_ref().map(Decimal::as_str)) {
+        Ok(identity) => identity,
+        Err(e) => {
+            match e {
+                IdentityError::Config(e) => log_config_error(&e),
+                other => log::error!("cannot build the MQTT identity: {:?}", other),
             }
-        } else {
-            sleep(Duration::millis_at_least(TICK_MS as _));
+            halt(&mut led);
+        }
+    };
+    // The client id holds no secret; the password is never logged.
+    log::info!("MQTT client id {}", identity.client_id());
+    let transport = ZephyrTransport::new(&shared, cas);
+    let settings = DeviceSettings::from_config(&DEVICE);
+    let mut device: FirmwareDevice<'_> =
+        Device::new(&identity, transport, outputs, switches, settings);
+
+    let mut was_ready = true;
+    loop {
+        let now = uptime_ms();
+        let net_ready = net.poll(now);
+        shared.net_ready.set(net_ready);
+        clock.serve(&shared, now, net_ready);
+        if net_ready || was_ready {
+            while let Some(event) = device.poll(now, ffi::random_u32()) {
+                log_event(&event);
+            }
+        }
+        was_ready = net_ready;
+
+        let online = device.driver().is_online();
+        let ind = Indication::of(net_ready, CLOCK_NEEDED, clock.sync.is_set(), online);
+        led.set(ind.is_lit(now));
+        let deadlines = [
+            device.next_wakeup().filter(|_| net_ready),
+            ind.next_change(now),
+            clock.wakeup(now, net_ready),
+            net.next_warning(),
+        ];
+        let wait = wait_ms(now, &deadlines, MAX_WAIT_MS);
+        let want_write = !device.driver().session().transmit().is_empty();
+        match device.driver().transport().wait(want_write, wait as i32) {
+            Some(Ok(_)) => {}
+            // The next recv reports the same error to the driver, which closes and backs off.
+            Some(Err(e)) => log::debug!("socket poll: {:?}", e),
+            None => sleep_ms(wait),
         }
     }
 }
 
-/// Runs the application forever.
-pub fn run(mut app: App) -> ! {
+/// The SNTP schedule and its job on the worker.
+struct Clock {
+    sync: ClockSync,
+    job: Option<Ticket>,
+}
+
+impl Clock {
+    /// Collects a finished query or starts one when due.
+    fn serve(&mut self, shared: &Shared, now: u64, net_ready: bool) {
+        if let Some(ticket) = self.job {
+            let result = shared.worker.borrow_mut().poll(ticket);
+            match result {
+                JobPoll::Pending => {}
+                JobPoll::TimeSet(unix_s) => {
+                    self.job = None;
+                    let unix_ms = u64::try_from(unix_s).unwrap_or(0).saturating_mul(1000);
+                    match self.sync.succeeded(now, unix_ms) {
+                        ClockEvent::Set { .. } => {
+                            log::info!("clock set by SNTP: {} (Unix s)", unix_s)
+                        }
+                        ClockEvent::Resynced { step_ms, .. } => {
+                            log::debug!("clock re-synced, step {} ms", step_ms)
+                        }
+                    }
+                }
+                JobPoll::Failed(status) => {
+                    self.job = None;
+                    let retry_ms = self.sync.failed(now);
+                    log::warn!(
+                        "SNTP failed ({:?}), retry in {} s{}",
+                        status,
+                        retry_ms / 1000,
+                        if self.sync.is_set() {
+                            ""
+                        } else {
+                            ": TLS waits for the clock"
+                        }
+                    );
+                }
+                JobPoll::Connected(fd) => {
+                    // Not ours (tickets carry their job): never leak a socket anyway.
+                    ffi::close(fd);
+                    self.job = None;
+                    self.sync.failed(now);
+                }
+            }
+            return;
+        }
+        if self.sync.due(now, net_ready) {
+            // A busy worker (a connect in progress) is asked again on a later pass.
+            if let Some(ticket) = shared.worker.borrow_mut().submit_time_sync() {
+                self.sync.started();
+                self.job = Some(ticket);
+            }
+        }
+    }
+
+    /// When the schedule next needs a pass (a due query that could not start yet waits for
+    /// the pass cap, not a busy loop).
+    fn wakeup(&self, now: u64, net_ready: bool) -> Option<u64> {
+        self.sync.next_wakeup().filter(|&at| net_ready && at > now)
+    }
+}
+
+fn sleep_ms(ms: u32) {
+    if ms > 0 {
+        sleep(Duration::millis_at_least(u64::from(ms) as _));
+    }
+}
+
+/// Logs a configuration error: the Kconfig symbol, the field and what is wrong.
+fn log_config_error(e: &ConfigError) {
+    log::error!(
+        "invalid configuration: {} ({}) {}: {:?}",
+        e.kconfig_symbol().as_str(),
+        e.field,
+        e.summary(),
+        e.problem
+    );
+}
+
+/// Stops for good after a configuration error: the LED blinks the halt pattern, nothing else
+/// runs (relays stay off).
+fn halt(led: &mut StatusLed) -> ! {
+    log::error!("firmware halted: fix the configuration and rebuild");
     loop {
-        app.tick(zephyr::sys::uptime_get());
-        app.wait();
+        let now = uptime_ms();
+        led.set(Indication::Halted.is_lit(now));
+        let next = Indication::Halted.next_change(now);
+        sleep_ms(wait_ms(now, &[next], 1_000));
+    }
+}
+
+/// One log line per device event. Events carry no secrets.
+fn log_event(event: &DeviceEvent) {
+    match *event {
+        DeviceEvent::Connecting => log::info!("connecting to the broker"),
+        DeviceEvent::Online { session_present } => {
+            log::info!("online (session present: {})", session_present)
+        }
+        DeviceEvent::Offline { cause, retry_in_ms } => log::warn!(
+            "offline: {} ({:?}), retry in {} ms",
+            cause.as_str(),
+            cause,
+            retry_in_ms
+        ),
+        DeviceEvent::Command {
+            changed,
+            error: None,
+        } => {
+            log::info!("command applied (changed: {})", changed)
+        }
+        DeviceEvent::Command {
+            changed,
+            error: Some(e),
+        } => log::warn!("command refused: {:?} (changed: {})", e, changed),
+        DeviceEvent::StateReported => log::debug!("state reported"),
+        DeviceEvent::ReportAnswered { code: 200 } => log::debug!("report accepted"),
+        DeviceEvent::ReportAnswered { code } => log::warn!("report rejected, code {}", code),
+        DeviceEvent::Delivered { packet_id } => log::debug!("delivered packet {}", packet_id),
+        DeviceEvent::SubscriptionRefused { index } => {
+            log::warn!("broker refused subscription #{}", index)
+        }
+        DeviceEvent::TimeSynced { utc_ms } => log::info!("broker time: {} ms UTC", utc_ms),
+        DeviceEvent::MessageSkipped { len } => log::warn!(
+            "dropped a {}-byte message: larger than CONFIG_MQTTS_RX_BUFFER_SIZE",
+            len
+        ),
+        DeviceEvent::UnhandledMessage => log::debug!("message on an unhandled topic"),
+        DeviceEvent::PublishFailed(e) => log::warn!("could not queue a publish: {:?}", e),
     }
 }

@@ -1,22 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 
-//! Network bring-up and the wall clock, both polled from the main loop.
+//! Network bring-up, polled from the main loop.
 //!
 //! [`NetMonitor`] starts DHCPv4 (or applies the static address) and reports link and address
 //! changes, warning periodically while there is none. Recovery after a cable unplug/replug is
 //! Zephyr's: the W5500 driver reports the carrier and the DHCPv4 client follows the interface.
-//! [`ClockSync`] schedules SNTP on the worker thread: before the first TLS handshake (the
-//! broker certificate's dates are checked) with back-off on failure, then periodically.
+//! (The SNTP schedule is `mqtts_core::firmware::clock`, driven by `main_loop`.)
 
 use crate::config;
 use crate::ffi::{self, NetState};
-use crate::transport::ZephyrTransport;
 
 /// Watches the default network interface.
 #[derive(Debug)]
 pub struct NetMonitor {
     state: NetState,
-    waiting_since_ms: i64,
+    waiting_since_ms: u64,
 }
 
 impl NetMonitor {
@@ -27,13 +25,21 @@ impl NetMonitor {
         }
         Self {
             state: NetState::NoInterface,
-            waiting_since_ms: zephyr::sys::uptime_get(),
+            waiting_since_ms: crate::main_loop::uptime_ms(),
         }
+    }
+
+    /// The next time [`NetMonitor::poll`] would warn, while the network is not ready.
+    pub fn next_warning(&self) -> Option<u64> {
+        (self.state != NetState::Ready).then(|| {
+            self.waiting_since_ms
+                .saturating_add(config::NET_WAIT_WARN_MS)
+        })
     }
 
     /// Updates the state, logs changes, warns every `CONFIG_MQTTS_NET_WAIT_TIMEOUT_S` while not
     /// ready. Returns whether the interface is ready (link up and an IPv4 address).
-    pub fn poll(&mut self, now_ms: i64) -> bool {
+    pub fn poll(&mut self, now_ms: u64) -> bool {
         let state = ffi::net_state();
         if state != self.state {
             match state {
@@ -63,78 +69,5 @@ impl NetMonitor {
             self.waiting_since_ms = now_ms;
         }
         state == NetState::Ready
-    }
-}
-
-/// SNTP retry back-off bounds.
-const SNTP_RETRY_MIN_MS: i64 = 2_000;
-const SNTP_RETRY_MAX_MS: i64 = 60_000;
-
-/// Keeps the realtime clock set from SNTP.
-#[derive(Debug)]
-pub struct ClockSync {
-    synced: bool,
-    in_flight: bool,
-    next_attempt_ms: i64,
-    retry_ms: i64,
-}
-
-impl ClockSync {
-    /// Nothing synchronised yet; the first attempt starts as soon as the network is ready.
-    pub fn new() -> Self {
-        Self {
-            synced: false,
-            in_flight: false,
-            next_attempt_ms: 0,
-            retry_ms: SNTP_RETRY_MIN_MS,
-        }
-    }
-
-    /// Whether the clock has been set at least once (TLS may start).
-    pub fn is_synced(&self) -> bool {
-        self.synced
-    }
-
-    /// Starts or collects an SNTP query on the worker when due.
-    pub fn poll(&mut self, now_ms: i64, net_ready: bool, transport: &mut ZephyrTransport) {
-        if self.in_flight {
-            match transport.poll_time_sync() {
-                None => {}
-                Some(Ok(unix_s)) => {
-                    if !self.synced {
-                        log::info!("clock set by SNTP: {} (Unix time)", unix_s);
-                    }
-                    self.synced = true;
-                    self.in_flight = false;
-                    self.retry_ms = SNTP_RETRY_MIN_MS;
-                    self.next_attempt_ms = now_ms.saturating_add(config::SNTP_RESYNC_MS);
-                }
-                Some(Err(status)) => {
-                    self.in_flight = false;
-                    log::warn!(
-                        "SNTP failed ({:?}), retry in {} s{}",
-                        status,
-                        self.retry_ms / 1000,
-                        if self.synced {
-                            ""
-                        } else {
-                            ": TLS waits for the clock"
-                        }
-                    );
-                    self.next_attempt_ms = now_ms.saturating_add(self.retry_ms);
-                    self.retry_ms = self.retry_ms.saturating_mul(2).min(SNTP_RETRY_MAX_MS);
-                }
-            }
-            return;
-        }
-        if net_ready && now_ms >= self.next_attempt_ms && transport.start_time_sync() {
-            self.in_flight = true;
-        }
-    }
-}
-
-impl Default for ClockSync {
-    fn default() -> Self {
-        Self::new()
     }
 }

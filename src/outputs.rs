@@ -14,6 +14,36 @@ use zephyr::raw::{ZR_GPIO_OUTPUT, ZR_GPIO_OUTPUT_INIT_LOGICAL, ZR_GPIO_OUTPUT_IN
 /// Most relays a board can declare (`relay0` .. `relay3`).
 pub const MAX_RELAYS: usize = 4;
 
+/// Which of `relay0` .. `relay3` the board's devicetree defines.
+const RELAYS_DEFINED: [bool; MAX_RELAYS] = [
+    cfg!(dt = "aliases::relay0"),
+    cfg!(dt = "aliases::relay1"),
+    cfg!(dt = "aliases::relay2"),
+    cfg!(dt = "aliases::relay3"),
+];
+
+/// Number of relays (switches) the board has: the aliases `relay0`, `relay1`, ... up to the
+/// first missing one.
+pub const RELAY_COUNT: usize = {
+    let mut n = 0;
+    while n < MAX_RELAYS && RELAYS_DEFINED[n] {
+        n += 1;
+    }
+    n
+};
+
+// A gap (relay0 and relay2 but no relay1) would silently drop relay2: refuse to build.
+const _: () = {
+    let mut i = RELAY_COUNT;
+    while i < MAX_RELAYS {
+        assert!(
+            !RELAYS_DEFINED[i],
+            "devicetree relay aliases must be relay0, relay1, ... without gaps"
+        );
+        i += 1;
+    }
+};
+
 // Unused only on a board that defines none of the aliases.
 #[allow(dead_code)]
 /// Output configured logically off: the pin's active level from the devicetree is honoured, so

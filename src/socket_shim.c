@@ -16,6 +16,7 @@
 #include <zephyr/net/net_ip.h>
 #include <zephyr/net/socket.h>
 #include <zephyr/net/sntp.h>
+#include <zephyr/random/random.h>
 #include <zephyr/sys/clock.h>
 #include <zephyr/sys/printk.h>
 #include <zephyr/sys/util.h>
@@ -53,10 +54,12 @@ BUILD_ASSERT(CONFIG_MQTTS_KEEPALIVE_S >= 30 && CONFIG_MQTTS_KEEPALIVE_S <= 1200,
 #error "No hardware RNG: TLS keys would be predictable. See CONFIG_MQTTS_INSECURE_NO_HW_RNG_I_ACCEPT_PREDICTABLE_TLS_KEYS."
 #endif
 
-#if defined(CONFIG_MQTTS_TLS)
-#if !defined(MQTTS_CA_COUNT) || (MQTTS_CA_COUNT < 1) || (MQTTS_CA_COUNT > 2)
-#error "MQTTS_CA_COUNT (set by CMakeLists.txt) must be 1 or 2 when TLS is on"
+#if defined(CONFIG_MQTTS_TLS) && !defined(MQTTS_CA_HAVE_GLOBALSIGN_R1) && \
+	!defined(MQTTS_CA_HAVE_ALIYUN_IOT_ROOT) && !defined(MQTTS_CA_HAVE_CUSTOM)
+#error "TLS is on but CMakeLists.txt embedded no CA certificate (MQTTS_CA_HAVE_*)"
 #endif
+
+#if defined(CONFIG_MQTTS_TLS)
 
 /* The Mbed TLS Kconfig names changed in Zephyr 4.4 (Mbed TLS 4 + TF-PSA-Crypto); Kconfig gives
  * the new names defaults. Check the result where it matters, so a silently ignored default
@@ -117,27 +120,56 @@ static int32_t map_io_errno(int err)
 
 /* PEM text plus a terminating NUL that is counted in the length: Zephyr's TLS layer treats a
  * credential as PEM only if its last byte is NUL, and tls_credential_add() keeps the pointer
- * (no copy), so the arrays are static.
+ * (no copy), so the arrays are static. One root per security tag (a tag holds at most one
+ * credential of each type); the tag is CONFIG_MQTTS_SEC_TAG_BASE + the bit's position.
  */
-static const unsigned char mqtts_ca0[] = {
-#include "mqtts_ca0.pem.inc"
-	0x00
-};
-
-#if MQTTS_CA_COUNT > 1
-static const unsigned char mqtts_ca1[] = {
-#include "mqtts_ca1.pem.inc"
+#if defined(MQTTS_CA_HAVE_GLOBALSIGN_R1)
+static const unsigned char mqtts_ca_globalsign_r1[] = {
+#include "mqtts_ca_globalsign_r1.pem.inc"
 	0x00
 };
 #endif
 
-/* One CA per security tag: a tag holds at most one credential of each type. */
-static const sec_tag_t mqtts_sec_tags[MQTTS_CA_COUNT] = {
-	CONFIG_MQTTS_SEC_TAG_BASE,
-#if MQTTS_CA_COUNT > 1
-	CONFIG_MQTTS_SEC_TAG_BASE + 1,
+#if defined(MQTTS_CA_HAVE_ALIYUN_IOT_ROOT)
+static const unsigned char mqtts_ca_aliyun_iot_root[] = {
+#include "mqtts_ca_aliyun_iot_root.pem.inc"
+	0x00
+};
+#endif
+
+#if defined(MQTTS_CA_HAVE_CUSTOM)
+static const unsigned char mqtts_ca_custom[] = {
+#include "mqtts_ca_custom.pem.inc"
+	0x00
+};
+#endif
+
+struct mqtts_ca {
+	uint32_t bit;
+	const unsigned char *pem;
+	size_t len;
+};
+
+static const struct mqtts_ca mqtts_cas[] = {
+#if defined(MQTTS_CA_HAVE_GLOBALSIGN_R1)
+	{MQTTS_SHIM_CA_GLOBALSIGN_R1, mqtts_ca_globalsign_r1, sizeof(mqtts_ca_globalsign_r1)},
+#endif
+#if defined(MQTTS_CA_HAVE_ALIYUN_IOT_ROOT)
+	{MQTTS_SHIM_CA_ALIYUN_IOT_ROOT, mqtts_ca_aliyun_iot_root,
+	 sizeof(mqtts_ca_aliyun_iot_root)},
+#endif
+#if defined(MQTTS_CA_HAVE_CUSTOM)
+	{MQTTS_SHIM_CA_CUSTOM, mqtts_ca_custom, sizeof(mqtts_ca_custom)},
 #endif
 };
+
+/* Security tag of a MQTTS_SHIM_CA_* bit. */
+static sec_tag_t ca_tag(uint32_t bit)
+{
+	return CONFIG_MQTTS_SEC_TAG_BASE + (sec_tag_t)(__builtin_ctz(bit));
+}
+
+static uint32_t mqtts_ca_embedded;
 
 static int add_ca(sec_tag_t tag, const unsigned char *pem, size_t len)
 {
@@ -157,31 +189,44 @@ static int add_ca(sec_tag_t tag, const unsigned char *pem, size_t len)
 int32_t mqtts_shim_tls_init(void)
 {
 #if defined(CONFIG_MQTTS_TLS)
-	if (add_ca(mqtts_sec_tags[0], mqtts_ca0, sizeof(mqtts_ca0)) < 0) {
-		return MQTTS_SHIM_CONFIG;
+	for (size_t i = 0; i < ARRAY_SIZE(mqtts_cas); i++) {
+		if (add_ca(ca_tag(mqtts_cas[i].bit), mqtts_cas[i].pem, mqtts_cas[i].len) < 0) {
+			return MQTTS_SHIM_CONFIG;
+		}
+		mqtts_ca_embedded |= mqtts_cas[i].bit;
 	}
-#if MQTTS_CA_COUNT > 1
-	if (add_ca(mqtts_sec_tags[1], mqtts_ca1, sizeof(mqtts_ca1)) < 0) {
-		return MQTTS_SHIM_CONFIG;
-	}
-#endif
-	LOG_INF("%d CA certificate(s) registered", MQTTS_CA_COUNT);
-#endif
+	LOG_INF("%d CA certificate(s) registered", (int)ARRAY_SIZE(mqtts_cas));
+	return (int32_t)mqtts_ca_embedded;
+#else
 	return MQTTS_SHIM_OK;
+#endif
 }
 
 /* --- Connect (worker thread) ------------------------------------------------------------------ */
 
 #if defined(CONFIG_MQTTS_TLS)
 
-static int32_t setup_tls(int fd)
+static int32_t setup_tls(int fd, uint32_t ca_mask)
 {
 	int verify = IS_ENABLED(CONFIG_MQTTS_TLS_PEER_VERIFY) ? ZSOCK_TLS_PEER_VERIFY_REQUIRED
 							       : ZSOCK_TLS_PEER_VERIFY_NONE;
+	sec_tag_t tags[ARRAY_SIZE(mqtts_cas)];
+	size_t count = 0;
+
+	if (ca_mask == 0 || (ca_mask & ~mqtts_ca_embedded) != 0) {
+		LOG_ERR("CA mask 0x%x asked, 0x%x embedded and registered", (unsigned int)ca_mask,
+			(unsigned int)mqtts_ca_embedded);
+		return MQTTS_SHIM_CONFIG;
+	}
+	for (size_t i = 0; i < ARRAY_SIZE(mqtts_cas); i++) {
+		if ((ca_mask & mqtts_cas[i].bit) != 0) {
+			tags[count++] = ca_tag(mqtts_cas[i].bit);
+		}
+	}
 
 	/* The credentials are parsed right here: register them before this call. */
-	if (zsock_setsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_SEC_TAG_LIST, mqtts_sec_tags,
-			     sizeof(mqtts_sec_tags)) < 0) {
+	if (zsock_setsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_SEC_TAG_LIST, tags,
+			     count * sizeof(tags[0])) < 0) {
 		LOG_ERR("TLS_SEC_TAG_LIST failed: errno %d (CA certificate not parsable?)", errno);
 		return MQTTS_SHIM_CONFIG;
 	}
@@ -200,10 +245,12 @@ static int32_t setup_tls(int fd)
 }
 
 /* Zephyr's TLS connect() reports every failed handshake, certificate rejection included, as
- * ECONNABORTED (sockets_tls.c: "TLS handshake error", context error ECONNABORTED). Where the
- * release has ZSOCK_TLS_CERT_VERIFY_RESULT (Zephyr >= 4.2), the Mbed TLS verification flags
- * tell the two apart; whether they survive the session reset after a failed handshake is
- * UNVERIFIED, so a zero result falls back to the generic handshake code.
+ * ECONNABORTED: tls_mbedtls_handshake() logs "TLS handshake error: -0x%x", calls
+ * tls_mbedtls_reset_session() and sets errno ECONNABORTED for any Mbed TLS error other than
+ * WANT_READ/WRITE and SSL_TIMEOUT (the latter is ETIMEDOUT) - checked in sockets_tls.c. Where the
+ * release has ZSOCK_TLS_CERT_VERIFY_RESULT, the Mbed TLS verification flags tell the two apart;
+ * but the flags are read after that session reset (mbedtls_ssl_session_reset), which may clear
+ * them (UNVERIFIED), so a zero result falls back to the generic handshake code.
  */
 static int32_t classify_tls_abort(int fd)
 {
@@ -247,7 +294,7 @@ static int32_t map_connect_errno(int fd, int err)
 	}
 }
 
-int32_t mqtts_shim_connect(int32_t *out_fd)
+int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd)
 {
 	struct zsock_addrinfo hints;
 	struct zsock_addrinfo *res = NULL;
@@ -274,6 +321,7 @@ int32_t mqtts_shim_connect(int32_t *out_fd)
 #if defined(CONFIG_MQTTS_TLS)
 	proto = IS_ENABLED(CONFIG_MQTTS_TLS_1_3) ? NET_IPPROTO_TLS_1_3 : NET_IPPROTO_TLS_1_2;
 #else
+	ARG_UNUSED(ca_mask);
 	proto = NET_IPPROTO_TCP;
 #endif
 
@@ -285,7 +333,7 @@ int32_t mqtts_shim_connect(int32_t *out_fd)
 	}
 
 #if defined(CONFIG_MQTTS_TLS)
-	status = setup_tls(fd);
+	status = setup_tls(fd, ca_mask);
 	if (status != MQTTS_SHIM_OK) {
 		(void)zsock_close(fd);
 		goto out;
@@ -481,6 +529,11 @@ int32_t mqtts_shim_net_state(void)
 	}
 	return MQTTS_SHIM_NET_READY;
 #endif
+}
+
+uint32_t mqtts_shim_random_u32(void)
+{
+	return sys_rand32_get();
 }
 
 /* --- Time ------------------------------------------------------------------------------------- */

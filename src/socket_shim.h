@@ -25,41 +25,67 @@
 extern "C" {
 #endif
 
-/* Result codes. Keep in sync with `ShimStatus` in src/ffi.rs. */
-#define MQTTS_SHIM_OK             0
-#define MQTTS_SHIM_WOULD_BLOCK    (-1)  /* nothing to do now, not an error */
-#define MQTTS_SHIM_TIMEOUT        (-2)  /* TCP connect, TLS handshake or SNTP timed out */
-#define MQTTS_SHIM_REFUSED        (-3)  /* TCP RST on connect */
-#define MQTTS_SHIM_TLS_VERIFY     (-4)  /* broker certificate rejected (CA, date, host name) */
-#define MQTTS_SHIM_TLS_HANDSHAKE  (-5)  /* handshake aborted: alert, no common cipher, or a
-				       * verification failure Zephyr did not report as such */
-#define MQTTS_SHIM_DNS            (-6)  /* host name did not resolve */
-#define MQTTS_SHIM_CLOSED         (-7)  /* peer closed (EOF, close_notify, reset) */
-#define MQTTS_SHIM_NET_DOWN       (-8)  /* no interface, no route, link down */
-#define MQTTS_SHIM_NO_MEMORY      (-9)  /* out of sockets, buffers or Mbed TLS heap */
-#define MQTTS_SHIM_CONFIG         (-10) /* bad build configuration (CA, static address) */
-#define MQTTS_SHIM_OTHER          (-11) /* anything else; details are in the log */
+/* The stable codes below are defined here and only here. The Rust side mirrors them in
+ * crates/mqtts-core/src/firmware/shim.rs (and ca.rs), and a host test there parses this header
+ * and fails if the two disagree: change both together. Keep one enumerator per line in the
+ * form `NAME = number,` so that test can read it.
+ */
+
+/* Results: >= 0 is success (a count, a mask), negative values are these statuses. */
+enum mqtts_shim_status {
+	MQTTS_SHIM_OK = 0,
+	MQTTS_SHIM_WOULD_BLOCK = -1,   /* nothing to do now, not an error */
+	MQTTS_SHIM_TIMEOUT = -2,       /* TCP connect, TLS handshake or SNTP timed out */
+	MQTTS_SHIM_REFUSED = -3,       /* TCP RST on connect */
+	MQTTS_SHIM_TLS_VERIFY = -4,    /* broker certificate rejected (CA, date, host name) */
+	MQTTS_SHIM_TLS_HANDSHAKE = -5, /* handshake aborted: alert, no common cipher, or a
+					* verification failure Zephyr did not report as such */
+	MQTTS_SHIM_DNS = -6,           /* host name did not resolve */
+	MQTTS_SHIM_CLOSED = -7,        /* peer closed (EOF, close_notify, reset) */
+	MQTTS_SHIM_NET_DOWN = -8,      /* no interface, no route, link down */
+	MQTTS_SHIM_NO_MEMORY = -9,     /* out of sockets, buffers or Mbed TLS heap */
+	MQTTS_SHIM_CONFIG = -10,       /* bad build configuration (CA, static address) */
+	MQTTS_SHIM_OTHER = -11,        /* anything else; details are in the log */
+};
 
 /* Bits of a successful mqtts_shim_poll() result. */
-#define MQTTS_SHIM_POLL_READABLE  0x1
-#define MQTTS_SHIM_POLL_WRITABLE  0x2
-#define MQTTS_SHIM_POLL_HANGUP    0x4
-#define MQTTS_SHIM_POLL_ERROR     0x8
+enum mqtts_shim_poll_bits {
+	MQTTS_SHIM_POLL_READABLE = 0x1,
+	MQTTS_SHIM_POLL_WRITABLE = 0x2,
+	MQTTS_SHIM_POLL_HANGUP = 0x4,
+	MQTTS_SHIM_POLL_ERROR = 0x8,
+};
 
 /* Network interface states returned by mqtts_shim_net_state(). */
-#define MQTTS_SHIM_NET_NO_INTERFACE 0
-#define MQTTS_SHIM_NET_NO_LINK      1
-#define MQTTS_SHIM_NET_NO_ADDRESS   2
-#define MQTTS_SHIM_NET_READY        3
+enum mqtts_shim_net_state {
+	MQTTS_SHIM_NET_NO_INTERFACE = 0,
+	MQTTS_SHIM_NET_NO_LINK = 1,
+	MQTTS_SHIM_NET_NO_ADDRESS = 2,
+	MQTTS_SHIM_NET_READY = 3,
+};
 
-/* Registers the CA certificates selected in Kconfig as TLS credentials. Idempotent. */
+/* Embedded root certificates, as a mask for mqtts_shim_connect(). Each has its own security
+ * tag: CONFIG_MQTTS_SEC_TAG_BASE + bit position (GlobalSign R1 +0, Aliyun IoT Root +1,
+ * custom +2). The Rust side chooses the mask per profile and port.
+ */
+enum mqtts_shim_ca {
+	MQTTS_SHIM_CA_GLOBALSIGN_R1 = 0x1,
+	MQTTS_SHIM_CA_ALIYUN_IOT_ROOT = 0x2,
+	MQTTS_SHIM_CA_CUSTOM = 0x4,
+};
+
+/* Registers the CA certificates embedded by the build as TLS credentials. Idempotent. Returns
+ * the mask of embedded roots (MQTTS_SHIM_CA_* bits, 0 without TLS) or a negative status.
+ */
 int32_t mqtts_shim_tls_init(void);
 
 /* Resolves CONFIG_MQTTS_BROKER_HOST, creates a TCP or TLS socket (SNI + host name check +
- * peer verification as configured), connects it (TLS: the whole handshake) and switches it to
- * non-blocking mode. BLOCKS. On success stores the socket in *out_fd and returns MQTTS_SHIM_OK.
+ * peer verification as configured, trusting the roots in ca_mask, MQTTS_SHIM_CA_* bits),
+ * connects it (TLS: the whole handshake) and switches it to non-blocking mode. BLOCKS. On
+ * success stores the socket in *out_fd and returns MQTTS_SHIM_OK. A mask naming a root the
+ * build did not embed, or none, is MQTTS_SHIM_CONFIG.
  */
-int32_t mqtts_shim_connect(int32_t *out_fd);
+int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd);
 
 /* Sends up to len bytes without blocking. Returns the number of bytes taken (>= 0) or a
  * negative MQTTS_SHIM_* code (MQTTS_SHIM_WOULD_BLOCK when none can be taken now).
@@ -91,6 +117,9 @@ int32_t mqtts_shim_net_state(void);
  * that long) and sets the realtime clock. Stores the Unix time in *out_unix_s on success.
  */
 int32_t mqtts_shim_sntp_sync(int64_t *out_unix_s);
+
+/* A random word for reconnect jitter (sys_rand32_get(): not for keys). */
+uint32_t mqtts_shim_random_u32(void);
 
 #ifdef __cplusplus
 }

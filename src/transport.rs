@@ -5,25 +5,43 @@
 //! `start_connect` posts a connect job to the worker thread (DNS + TCP + TLS handshake block
 //! there); `poll_connect` only looks at the worker's slot. Once connected, the socket is
 //! non-blocking and `send`/`recv` go straight to the shim with `ZSOCK_MSG_DONTWAIT`.
+//!
+//! The transport lives inside the `Device`, so what the main loop shares with it is in
+//! [`Shared`]: the one worker handle (the SNTP schedule submits jobs too) and the network state.
+//! While the network is down every operation fails with `Io`, which makes the connection driver
+//! close the socket and back off.
 
+use core::cell::{Cell, RefCell};
+
+use mqtts_core::firmware::ca::CaSet;
+use mqtts_core::firmware::shim::PollFlags;
 use mqtts_core::transport::{ConnectProgress, Transport, TransportError};
 
-use crate::ffi::{self, NetState, PollFlags, ShimStatus, SocketFd};
-use crate::worker::{Job, JobPoll, Ticket, WorkerClient};
+use crate::ffi::{self, SocketFd};
+use crate::worker::{JobPoll, Ticket, WorkerClient};
 
-/// Maps a shim status to the core's transport error.
-pub fn transport_error(status: ShimStatus) -> TransportError {
-    match status {
-        ShimStatus::WouldBlock => TransportError::WouldBlock,
-        ShimStatus::Timeout => TransportError::Timeout,
-        ShimStatus::Refused => TransportError::TcpRefused,
-        ShimStatus::TlsVerify => TransportError::TlsVerification,
-        ShimStatus::TlsHandshake => TransportError::TlsHandshake,
-        ShimStatus::Dns => TransportError::Dns,
-        ShimStatus::Closed => TransportError::Closed,
-        ShimStatus::NetDown | ShimStatus::NoMemory | ShimStatus::Config | ShimStatus::Other => {
-            TransportError::Io
+/// What the main loop and the transport share (both on the application thread).
+#[derive(Debug)]
+pub struct Shared {
+    /// The only handle on the worker slot.
+    pub worker: RefCell<WorkerClient>,
+    /// Link up and an IPv4 address assigned (set by the main loop).
+    pub net_ready: Cell<bool>,
+}
+
+impl Shared {
+    /// No job, network not ready.
+    pub fn new() -> Self {
+        Self {
+            worker: RefCell::new(WorkerClient::new()),
+            net_ready: Cell::new(false),
         }
+    }
+}
+
+impl Default for Shared {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
@@ -31,8 +49,8 @@ pub fn transport_error(status: ShimStatus) -> TransportError {
 enum Conn {
     /// No connection and no attempt.
     Idle,
-    /// `start_connect` was called while the worker was still busy (an abandoned attempt or a
-    /// time sync): the job is posted as soon as it is free.
+    /// `start_connect` was called while the worker was busy (an SNTP query or an abandoned
+    /// attempt): the job is posted as soon as it is free.
     Deferred,
     /// The worker is connecting.
     Connecting(Ticket),
@@ -42,19 +60,19 @@ enum Conn {
 
 /// The firmware's transport: a TCP or TLS socket connected by the worker thread.
 #[derive(Debug)]
-pub struct ZephyrTransport {
-    worker: WorkerClient,
+pub struct ZephyrTransport<'s> {
+    shared: &'s Shared,
+    cas: CaSet,
     conn: Conn,
-    time_sync: Option<Ticket>,
 }
 
-impl ZephyrTransport {
-    /// Creates the transport. It owns the only [`WorkerClient`].
-    pub fn new() -> Self {
+impl<'s> ZephyrTransport<'s> {
+    /// A transport trusting the roots `cas` (see `mqtts_core::firmware::ca`).
+    pub fn new(shared: &'s Shared, cas: CaSet) -> Self {
         Self {
-            worker: WorkerClient::new(),
+            shared,
+            cas,
             conn: Conn::Idle,
-            time_sync: None,
         }
     }
 
@@ -64,109 +82,75 @@ impl ZephyrTransport {
     }
 
     /// Waits up to `timeout_ms` for the open socket to become readable (or writable if
-    /// `want_write`); without an open socket returns at once. The main loop uses it as its
-    /// sleep, so incoming data wakes it early.
-    pub fn wait(&self, want_write: bool, timeout_ms: i32) -> Result<PollFlags, TransportError> {
+    /// `want_write`); `None` without an open socket (the caller sleeps instead).
+    pub fn wait(
+        &self,
+        want_write: bool,
+        timeout_ms: i32,
+    ) -> Option<Result<PollFlags, TransportError>> {
         match self.conn {
-            Conn::Open(fd) => ffi::poll(fd, want_write, timeout_ms).map_err(transport_error),
-            _ => Ok(PollFlags::default()),
+            Conn::Open(fd) => {
+                Some(ffi::poll(fd, want_write, timeout_ms).map_err(|s| s.transport_error()))
+            }
+            _ => None,
         }
     }
 
-    /// Asks the worker for an SNTP synchronisation. Returns false if the worker is busy (a
-    /// connection attempt has priority); try again later.
-    pub fn start_time_sync(&mut self) -> bool {
-        if self.time_sync.is_some() || matches!(self.conn, Conn::Deferred) {
-            return false;
-        }
-        match self.worker.submit(Job::TimeSync) {
-            Ok(ticket) => {
-                self.time_sync = Some(ticket);
-                true
-            }
-            Err(_) => false,
-        }
+    fn net_down(&self) -> bool {
+        !self.shared.net_ready.get()
     }
 
-    /// Result of the pending SNTP synchronisation: `None` while running (or none pending),
-    /// `Some(Ok(unix_time))` or `Some(Err(_))` once.
-    pub fn poll_time_sync(&mut self) -> Option<Result<i64, ShimStatus>> {
-        let ticket = self.time_sync?;
-        match self.worker.poll(ticket) {
-            JobPoll::Pending => None,
-            JobPoll::TimeSet(unix_s) => {
-                self.time_sync = None;
-                Some(Ok(unix_s))
-            }
-            JobPoll::Failed(status) => {
-                self.time_sync = None;
-                Some(Err(status))
-            }
-            JobPoll::Connected(fd) => {
-                // Not ours (cannot happen: one job at a time); never leak a socket.
-                ffi::close(fd);
-                self.time_sync = None;
-                Some(Err(ShimStatus::Other))
-            }
-        }
-    }
-
-    fn submit_connect(&mut self) -> Result<(), TransportError> {
-        match self.worker.submit(Job::Connect) {
-            Ok(ticket) => {
-                self.conn = Conn::Connecting(ticket);
-                Ok(())
-            }
-            Err(_) => {
-                self.conn = Conn::Deferred;
-                Ok(())
-            }
-        }
+    fn submit_connect(&mut self) {
+        self.conn = match self.shared.worker.borrow_mut().submit_connect(self.cas) {
+            Some(ticket) => Conn::Connecting(ticket),
+            None => Conn::Deferred,
+        };
     }
 }
 
-impl Default for ZephyrTransport {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-impl Transport for ZephyrTransport {
+impl Transport for ZephyrTransport<'_> {
     fn start_connect(&mut self) -> Result<(), TransportError> {
         self.close();
-        if ffi::net_state() != NetState::Ready {
+        if self.net_down() {
             return Err(TransportError::Io);
         }
-        // A pending time sync is not cancelled: it finishes quickly and the connect job runs
-        // right after it (Deferred).
-        self.submit_connect()
+        // A running SNTP query is not cancelled: it ends within CONFIG_MQTTS_SNTP_TIMEOUT_MS
+        // and the connect job is posted right after it (Deferred).
+        self.submit_connect();
+        Ok(())
     }
 
     fn poll_connect(&mut self) -> Result<ConnectProgress, TransportError> {
+        if self.net_down() {
+            self.close();
+            return Err(TransportError::Io);
+        }
         match self.conn {
             Conn::Idle => Err(TransportError::Io),
             Conn::Open(_) => Ok(ConnectProgress::Established),
             Conn::Deferred => {
-                if self.time_sync.is_none() && self.worker.is_idle() {
-                    self.submit_connect()?;
-                }
+                self.submit_connect();
                 Ok(ConnectProgress::Pending)
             }
-            Conn::Connecting(ticket) => match self.worker.poll(ticket) {
-                JobPoll::Pending => Ok(ConnectProgress::Pending),
-                JobPoll::Connected(fd) => {
-                    self.conn = Conn::Open(fd);
-                    Ok(ConnectProgress::Established)
+            Conn::Connecting(ticket) => {
+                let result = self.shared.worker.borrow_mut().poll(ticket);
+                match result {
+                    JobPoll::Pending => Ok(ConnectProgress::Pending),
+                    JobPoll::Connected(fd) => {
+                        self.conn = Conn::Open(fd);
+                        Ok(ConnectProgress::Established)
+                    }
+                    JobPoll::Failed(status) => {
+                        self.conn = Conn::Idle;
+                        Err(status.transport_error())
+                    }
+                    JobPoll::TimeSet(_) => {
+                        // Not ours (one job at a time, tickets carry the job): never happens.
+                        self.conn = Conn::Idle;
+                        Err(TransportError::Io)
+                    }
                 }
-                JobPoll::Failed(status) => {
-                    self.conn = Conn::Idle;
-                    Err(transport_error(status))
-                }
-                JobPoll::TimeSet(_) => {
-                    self.conn = Conn::Idle;
-                    Err(TransportError::Io)
-                }
-            },
+            }
         }
     }
 
@@ -174,13 +158,16 @@ impl Transport for ZephyrTransport {
         let Conn::Open(fd) = self.conn else {
             return Err(TransportError::Io);
         };
+        if self.net_down() {
+            return Err(TransportError::Io);
+        }
         if buf.is_empty() {
             return Ok(0);
         }
         match ffi::send(fd, buf) {
             Ok(0) => Err(TransportError::WouldBlock),
             Ok(n) => Ok(n),
-            Err(status) => Err(transport_error(status)),
+            Err(status) => Err(status.transport_error()),
         }
     }
 
@@ -188,13 +175,16 @@ impl Transport for ZephyrTransport {
         let Conn::Open(fd) = self.conn else {
             return Err(TransportError::Io);
         };
-        ffi::recv(fd, buf).map_err(transport_error)
+        if self.net_down() {
+            return Err(TransportError::Io);
+        }
+        ffi::recv(fd, buf).map_err(|s| s.transport_error())
     }
 
     fn close(&mut self) {
         match core::mem::replace(&mut self.conn, Conn::Idle) {
             Conn::Open(fd) => ffi::close(fd),
-            Conn::Connecting(ticket) => self.worker.cancel(ticket),
+            Conn::Connecting(ticket) => self.shared.worker.borrow_mut().cancel(ticket),
             Conn::Idle | Conn::Deferred => {}
         }
     }

@@ -14,6 +14,8 @@
 //! - [`alink`]: the Alibaba thing model (Alink topics and payloads).
 //! - [`config`]: the device configuration and its validation.
 //! - [`device`]: all of the above as one object the firmware and the host runner poll.
+//! - [`firmware`]: pure logic of the Zephyr firmware (shim codes, CA choice, worker slot,
+//!   SNTP schedule, status LED), host-tested here so the Zephyr layer stays thin.
 #![no_std]
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
@@ -28,6 +30,7 @@ pub mod codec;
 pub mod config;
 pub mod device;
 pub mod driver;
+pub mod firmware;
 mod json;
 pub mod ring;
 pub mod router;
