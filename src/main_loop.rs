@@ -12,11 +12,10 @@
 //!
 //! "May connect" gating: the `Device` is created, and first polled, only once the network is up
 //! and (with TLS) the clock is set, because certificate dates are checked and the Alibaba
-//! password signs the current time. If the network goes down later, the transport fails every
-//! operation; one more pass of `Device::poll` lets the connection driver close the socket and
-//! schedule a reconnect with back-off, and polling then pauses until the network is back (so
-//! the back-off does not grow while the cable is out; the reconnect happens as soon as the link
-//! and address return and the pending back-off delay has passed).
+//! password signs the current time. If the network goes down later, `Device::pause` closes the
+//! socket (unacknowledged messages are kept) and stops connection attempts, so the back-off does
+//! not grow while the cable is out; `Device::resume` reconnects at once, with a fresh back-off,
+//! as soon as the link and an address are back.
 
 use core::mem::size_of;
 
@@ -178,12 +177,15 @@ pub fn run() -> ! {
         let net_ready = net.poll(now);
         shared.net_ready.set(net_ready);
         clock.serve(&shared, now, net_ready);
-        if net_ready || was_ready {
-            while let Some(event) = device.poll(now, ffi::random_u32()) {
-                log_event(&event);
-            }
+        match (was_ready, net_ready) {
+            (true, false) => device.pause(),
+            (false, true) => device.resume(now),
+            _ => {}
         }
         was_ready = net_ready;
+        while let Some(event) = device.poll(now, ffi::random_u32()) {
+            log_event(&event);
+        }
 
         let online = device.driver().is_online();
         let ind = Indication::of(net_ready, CLOCK_NEEDED, clock.sync.is_set(), online);

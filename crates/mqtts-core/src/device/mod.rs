@@ -417,6 +417,17 @@ impl<
         self.report_pending = true;
     }
 
+    /// The network went away: close without waiting for the backoff to grow (see
+    /// [`Driver::pause`]).
+    pub fn pause(&mut self) {
+        self.driver.pause();
+    }
+
+    /// The network is back: reconnect at the next poll.
+    pub fn resume(&mut self, now: u64) {
+        self.driver.resume(now);
+    }
+
     /// Says goodbye to the broker and stops.
     pub fn shutdown(&mut self) {
         self.driver.shutdown();

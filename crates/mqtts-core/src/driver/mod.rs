@@ -148,6 +148,8 @@ pub enum LinkState {
         /// When CONNACK arrived.
         since: u64,
     },
+    /// Paused by [`Driver::pause`] (e.g. the network is down) until [`Driver::resume`].
+    Paused,
     /// Stopped by [`Driver::shutdown`].
     Stopped,
 }
@@ -337,6 +339,27 @@ impl<
         self.link.state = LinkState::Stopped;
     }
 
+    /// The network under the transport went away (cable unplugged, address lost): closes the
+    /// connection without a DISCONNECT and stops connecting, so the backoff does not grow while
+    /// nothing can succeed. Unacknowledged messages are kept. No-op after [`Driver::shutdown`].
+    pub fn pause(&mut self) {
+        if self.link.state == LinkState::Stopped || self.link.state == LinkState::Paused {
+            return;
+        }
+        self.link.transport.close();
+        self.session.connection_lost();
+        self.link.rx_stale = true;
+        self.link.state = LinkState::Paused;
+    }
+
+    /// The network is back: connect at the next poll with a fresh backoff.
+    pub fn resume(&mut self, now: u64) {
+        if self.link.state == LinkState::Paused {
+            self.link.backoff.reset();
+            self.link.state = LinkState::Backoff { until: now };
+        }
+    }
+
     /// The latest time by which [`Driver::poll`] should be called again if no socket activity
     /// happens before; `None` when only socket activity can change anything.
     pub fn next_wakeup(&self) -> Option<u64> {
@@ -346,7 +369,7 @@ impl<
                 Some(since.saturating_add(u64::from(self.config.connect_timeout_ms)))
             }
             LinkState::AwaitConnAck | LinkState::Online { .. } => self.session.next_timeout(),
-            LinkState::Stopped => None,
+            LinkState::Paused | LinkState::Stopped => None,
         }
     }
 
@@ -359,7 +382,7 @@ impl<
             self.link.rx_stale = false;
         }
         match self.link.state {
-            LinkState::Stopped => return None,
+            LinkState::Paused | LinkState::Stopped => return None,
             LinkState::Backoff { until } => {
                 if now < until {
                     return None;

@@ -276,3 +276,31 @@ fn shutdown_sends_disconnect_and_stops() {
     assert_eq!(d.state(), LinkState::Stopped);
     assert!(run(&mut d, 100_000).is_empty());
 }
+
+#[test]
+fn pause_closes_and_resume_reconnects_at_once_with_fresh_backoff() {
+    let mut d = driver(established());
+    d.link.transport.closed_by_peer = true;
+    run(&mut d, 0);
+    d.link.transport.closed_by_peer = false;
+    assert_eq!(d.link.backoff.attempts(), 1);
+    d.pause();
+    assert_eq!(d.state(), LinkState::Paused);
+    assert_eq!(d.next_wakeup(), None);
+    assert!(run(&mut d, 1_000_000).is_empty(), "paused: no attempts");
+    d.resume(1_000_000);
+    assert_eq!(d.link.backoff.attempts(), 0);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
+    let events = run(&mut d, 1_000_000);
+    assert_eq!(events, ["Connecting", "Online { session_present: false }"]);
+    // Pausing while online closes the socket and keeps unacknowledged messages for later.
+    d.publish(1_000_001, "t", b"x", QoS::AtLeastOnce, false)
+        .unwrap();
+    let closes = d.link.transport.closes;
+    d.pause();
+    assert_eq!(d.link.transport.closes, closes + 1);
+    assert_eq!(d.session().in_flight(), 1);
+}
