@@ -353,9 +353,14 @@ impl<
             LinkState::AwaitConnAck | LinkState::Online { .. } => {}
         }
 
-        if let Err(cause) = self.pump() {
-            return Some(self.fail(now, random, cause));
-        }
+        // Bytes that arrived just before the peer closed (a refusing CONNACK, a last message)
+        // are still decoded: a broker refusing CONNECT closes right after the CONNACK, and the
+        // return code it carries is a better cause than "peer closed".
+        let closed = match self.pump() {
+            Ok(()) => None,
+            Err(cause) if !self.rx.is_empty() => Some(cause),
+            Err(cause) => return Some(self.fail(now, random, cause)),
+        };
         if let Err(e) = self.session.handle_timeout(now) {
             return Some(self.fail(now, random, FailureCause::from_session(e)));
         }
@@ -368,7 +373,7 @@ impl<
         }
         self.flush_quietly();
 
-        match self.session.poll_event(now, &mut self.rx) {
+        let cause = match self.session.poll_event(now, &mut self.rx) {
             Ok(Some(Event::Connected { session_present })) => {
                 self.state = LinkState::Online { since: now };
                 self.connections = self.connections.saturating_add(1);
@@ -378,29 +383,31 @@ impl<
                     // which the SUBACK-less start makes visible in tests.
                     let _ = self.session.subscribe(now, self.subscriptions);
                 }
-                Some(DriverEvent::Online { session_present })
+                return Some(DriverEvent::Online { session_present });
             }
-            Ok(Some(event)) => Some(DriverEvent::Session(event)),
-            Ok(None) => None,
-            Err(e) => {
-                // `self.rx` stays borrowed on this path (the borrow checker cannot see that an
-                // error holds no borrow), so only other fields are touched; `rx_stale` makes the
-                // next poll clear it.
-                let cause = FailureCause::from_session(e);
-                self.rx_stale = true;
-                self.transport.close();
-                self.session.connection_lost();
-                let retry_in_ms = self
-                    .backoff
-                    .next_delay_ms(cause.class(), random)
-                    .max(MIN_RETRY_MS);
-                self.state = LinkState::Backoff {
-                    until: now.saturating_add(u64::from(retry_in_ms)),
-                };
-                self.last_failure = Some(cause);
-                Some(DriverEvent::Offline { cause, retry_in_ms })
-            }
-        }
+            Ok(Some(event)) => return Some(DriverEvent::Session(event)),
+            // Everything received before a close is handled: now report the close.
+            Ok(None) => match closed {
+                None => return None,
+                Some(cause) => cause,
+            },
+            Err(e) => FailureCause::from_session(e),
+        };
+        // `self.rx` still counts as borrowed here (the borrow checker cannot see that `None` or
+        // an error holds no borrow), so this is `fail` without touching it; `rx_stale` makes the
+        // next poll clear the ring.
+        self.rx_stale = true;
+        self.transport.close();
+        self.session.connection_lost();
+        let retry_in_ms = self
+            .backoff
+            .next_delay_ms(cause.class(), random)
+            .max(MIN_RETRY_MS);
+        self.state = LinkState::Backoff {
+            until: now.saturating_add(u64::from(retry_in_ms)),
+        };
+        self.last_failure = Some(cause);
+        Some(DriverEvent::Offline { cause, retry_in_ms })
     }
 
     /// Moves bytes both ways until the socket would block.

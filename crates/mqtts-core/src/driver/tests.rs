@@ -248,3 +248,43 @@ fn shutdown_sends_disconnect_and_stops() {
     assert_eq!(d.state(), LinkState::Stopped);
     assert!(run(&mut d, 100_000).is_empty());
 }
+
+/// Regression: a broker that refuses CONNECT sends the CONNACK and closes at once (Mosquitto
+/// does). Both arrive in one read burst; the refusal code must win over "peer closed".
+#[test]
+fn connack_refusal_followed_by_close_reports_the_code() {
+    let mut script = established();
+    script.incoming.push_back(std::vec![0x20, 2, 0, 5]);
+    script.closed_by_peer = true;
+    let mut d = driver(script);
+    let events = run(&mut d, 0);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0], "Connecting");
+    assert!(
+        events[1].starts_with("Offline { cause: ConnAckRefused(NotAuthorized), retry_in_ms: "),
+        "{events:?}"
+    );
+    assert_eq!(
+        d.last_failure(),
+        Some(FailureCause::ConnAckRefused(ConnectReturnCode::NotAuthorized))
+    );
+    assert!(matches!(d.state(), LinkState::Backoff { .. }));
+}
+
+/// Regression: a message that arrived right before the close is still delivered, then the
+/// close is reported.
+#[test]
+fn message_before_close_is_delivered_then_peer_closed() {
+    let mut d = driver(established());
+    d.transport.incoming.push_back(std::vec![0x20, 2, 0, 0]);
+    assert_eq!(run(&mut d, 0).len(), 2);
+    // PUBLISH QoS 0 "cmd/a" payload "x", then EOF.
+    d.transport
+        .incoming
+        .push_back(std::vec![0x30, 8, 0, 5, b'c', b'm', b'd', b'/', b'a', b'x']);
+    d.transport.closed_by_peer = true;
+    let events = run(&mut d, 10);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(events[0].contains("Message") && events[0].contains("cmd/a"), "{events:?}");
+    assert!(events[1].starts_with("Offline { cause: PeerClosed"), "{events:?}");
+}
