@@ -54,7 +54,10 @@ pub fn run(forever: bool) -> Result<(), String> {
     if !platform.wait_ready(STEP_TIMEOUT, true) {
         return Err("the platform client did not connect to the broker".into());
     }
-    view.platform(&format!("connected, subscribed to {}", topic("{state,reply,status}")));
+    view.platform(&format!(
+        "connected, subscribed to {}",
+        topic("{state,reply,status}")
+    ));
 
     let config = HostConfig {
         profile: Some("self-hosted".into()),
@@ -86,7 +89,13 @@ pub fn run(forever: bool) -> Result<(), String> {
         m.topic == demo_topic("state")
     })?;
 
-    let names: Vec<String> = demo.device.status().switches.into_iter().map(|(n, _)| n).collect();
+    let names: Vec<String> = demo
+        .device
+        .status()
+        .switches
+        .into_iter()
+        .map(|(n, _)| n)
+        .collect();
     let mut confirmed = 0;
     for (index, name) in names.iter().enumerate() {
         for on in [true, false] {
@@ -96,7 +105,8 @@ pub fn run(forever: bool) -> Result<(), String> {
     }
     demo.invalid_command()?;
 
-    demo.view.note("cutting every connection at the broker (simulated network failure)");
+    demo.view
+        .note("cutting every connection at the broker (simulated network failure)");
     broker.drop_connections();
     demo.wait_reconnected()?;
     demo.switch(0, &names[0], true)?;
@@ -108,12 +118,13 @@ pub fn run(forever: bool) -> Result<(), String> {
     ));
 
     if forever {
-        demo.view.note("--forever: toggling the switches every 3 s (Ctrl-C to stop)");
+        demo.view
+            .note("--forever: toggling the switches every 3 s (Ctrl-C to stop)");
         let mut k = 0usize;
         loop {
             demo.pump_for(Duration::from_secs(3));
             let index = k % names.len();
-            let on = (k / names.len()) % 2 == 0;
+            let on = (k / names.len()).is_multiple_of(2);
             demo.switch(index, &names[index], on)?;
             k = k.wrapping_add(1);
         }
@@ -159,9 +170,9 @@ impl Demo {
                 self.view.platform(&format!("got {leaf}: {}", m.text()));
             }
             PlatformEvent::Online { .. } => self.view.platform("connected"),
-            PlatformEvent::Offline { cause, .. } => {
-                self.view.platform(&format!("disconnected: {}", cause.as_str()))
-            }
+            PlatformEvent::Offline { cause, .. } => self
+                .view
+                .platform(&format!("disconnected: {}", cause.as_str())),
             PlatformEvent::Subscribed(_) => self.view.platform("subscribed"),
             PlatformEvent::Delivered(_) => {}
         }
@@ -231,12 +242,16 @@ impl Demo {
             return Err(format!("device refused {id}: {reply}"));
         }
         let state_topic = self.state_topic.clone();
-        self.platform_message(STEP_TIMEOUT, &format!("a state report with {name}={on}"), |m| {
-            m.topic == state_topic && m.json().is_some_and(|v| v["switches"][name] == on)
-        })?;
+        self.platform_message(
+            STEP_TIMEOUT,
+            &format!("a state report with {name}={on}"),
+            |m| m.topic == state_topic && m.json().is_some_and(|v| v["switches"][name] == on),
+        )?;
         let output = self.device.outputs().states.get(index).copied();
         if output != Some(on) {
-            return Err(format!("simulated output {name} is {output:?}, expected {on}"));
+            return Err(format!(
+                "simulated output {name} is {output:?}, expected {on}"
+            ));
         }
         self.view.note(&format!(
             "OK: {name} switched {} (reply, state report and output agree)",
@@ -250,7 +265,9 @@ impl Demo {
         let id = self.command(&serde_json::json!({"switch": "Pump", "on": true}))?;
         let reply = self.reply(&id)?;
         if reply["ok"] != Value::Bool(false) || reply["error"] != "unknown_switch" {
-            return Err(format!("expected an unknown_switch error reply, got {reply}"));
+            return Err(format!(
+                "expected an unknown_switch error reply, got {reply}"
+            ));
         }
         self.pump_for(Duration::from_millis(200));
         if self.device.outputs() != before {

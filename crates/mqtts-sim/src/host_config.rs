@@ -105,7 +105,11 @@ pub struct ConfigReport {
 impl fmt::Display for ConfigReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match &self.field {
-            Some(field) => write!(f, "invalid configuration: option `{field}`: {}", self.message),
+            Some(field) => write!(
+                f,
+                "invalid configuration: option `{field}`: {}",
+                self.message
+            ),
             None => write!(f, "invalid configuration: {}", self.message),
         }
     }
@@ -203,7 +207,13 @@ impl HostConfig {
         let config = DeviceConfig {
             profile: self.profile.as_deref(),
             broker_host: self.broker_host.as_deref(),
-            broker_port: fit("broker_port", self.broker_port, d.broker_port, Some(0), 65_535)?,
+            broker_port: fit(
+                "broker_port",
+                self.broker_port,
+                d.broker_port,
+                Some(0),
+                65_535,
+            )?,
             tls: self.tls.unwrap_or(d.tls),
             tls_peer_verify: self.tls_peer_verify.unwrap_or(d.tls_peer_verify),
             client_id: self.client_id.as_deref(),
@@ -225,7 +235,13 @@ impl HostConfig {
                 is_aliyun.then_some(0),
                 65_535,
             )?,
-            ping_timeout_ms: fit("ping_timeout_ms", self.ping_timeout_ms, d.ping_timeout_ms, Some(u32::MAX), 0)?,
+            ping_timeout_ms: fit(
+                "ping_timeout_ms",
+                self.ping_timeout_ms,
+                d.ping_timeout_ms,
+                Some(u32::MAX),
+                0,
+            )?,
             connect_timeout_ms: fit(
                 "connect_timeout_ms",
                 self.connect_timeout_ms,
@@ -233,9 +249,27 @@ impl HostConfig {
                 Some(u32::MAX),
                 0,
             )?,
-            inflight_max: fit("inflight_max", self.inflight_max, d.inflight_max, Some(0), 0)?,
-            backoff_min_ms: fit("backoff_min_ms", self.backoff_min_ms, d.backoff_min_ms, Some(u32::MAX), 0)?,
-            backoff_max_ms: fit("backoff_max_ms", self.backoff_max_ms, d.backoff_max_ms, Some(u32::MAX), 0)?,
+            inflight_max: fit(
+                "inflight_max",
+                self.inflight_max,
+                d.inflight_max,
+                Some(0),
+                0,
+            )?,
+            backoff_min_ms: fit(
+                "backoff_min_ms",
+                self.backoff_min_ms,
+                d.backoff_min_ms,
+                Some(u32::MAX),
+                0,
+            )?,
+            backoff_max_ms: fit(
+                "backoff_max_ms",
+                self.backoff_max_ms,
+                d.backoff_max_ms,
+                Some(u32::MAX),
+                0,
+            )?,
             telemetry_period_s: fit(
                 "telemetry_period_s",
                 self.telemetry_period_s,
@@ -307,22 +341,27 @@ impl HostConfig {
         if names.is_empty() || names.len() > MAX_SWITCHES {
             return Err(report(
                 "switches",
-                format!("out of range ({} names); allowed: 1..={MAX_SWITCHES} names", names.len()),
+                format!(
+                    "out of range ({} names); allowed: 1..={MAX_SWITCHES} names",
+                    names.len()
+                ),
             ));
         }
         let refs: Vec<&str> = names.iter().map(String::as_str).collect();
         check_names(&refs).map_err(|e| {
             let (index, what) = match e {
                 NameError::Empty { index } => (index, "empty".to_string()),
-                NameError::TooLong { index } => {
-                    (index, format!("too long; allowed: at most {MAX_NAME_LEN} characters"))
-                }
+                NameError::TooLong { index } => (
+                    index,
+                    format!("too long; allowed: at most {MAX_NAME_LEN} characters"),
+                ),
                 NameError::InvalidChar { index } => {
                     (index, "invalid value; allowed: [A-Za-z0-9_]".to_string())
                 }
-                NameError::Duplicate { first, index } => {
-                    (index, format!("repeats entry {first}; names must be unique"))
-                }
+                NameError::Duplicate { first, index } => (
+                    index,
+                    format!("repeats entry {first}; names must be unique"),
+                ),
             };
             let name = refs.get(index).copied().unwrap_or_default();
             report("switches", format!("entry {index} ({name:?}): {what}"))
@@ -460,20 +499,26 @@ mod tests {
     fn defaults_are_the_firmware_defaults() {
         let c = HostConfig::parse(&selfhosted("")).unwrap();
         let d = c.device_config().unwrap();
-        assert_eq!(d, DeviceConfig {
-            profile: Some("self-hosted"),
-            broker_host: Some("localhost"),
-            device_id: Some("d1"),
-            username: Some("dev"),
-            password: Some("pa55-SECRET-word"),
-            tls_peer_verify: false,
-            ..DeviceConfig::new()
-        });
+        assert_eq!(
+            d,
+            DeviceConfig {
+                profile: Some("self-hosted"),
+                broker_host: Some("localhost"),
+                device_id: Some("d1"),
+                username: Some("dev"),
+                password: Some("pa55-SECRET-word"),
+                tls_peer_verify: false,
+                ..DeviceConfig::new()
+            }
+        );
         assert_eq!(c.switch_names().unwrap(), ["Relay1", "LED"]);
         assert!(c.check(false).is_ok());
         let t = c.transport_options(false);
         assert_eq!((t.host.as_str(), t.port), ("localhost", 8883));
-        assert!(t.tls.unwrap().insecure, "tls_peer_verify = false turns verification off");
+        assert!(
+            t.tls.unwrap().insecure,
+            "tls_peer_verify = false turns verification off"
+        );
     }
 
     #[test]
@@ -536,9 +581,15 @@ mod tests {
         let c = HostConfig::parse(&text).unwrap();
         let e = c.check(false).unwrap_err();
         assert_eq!(e.field.as_deref(), Some("ca_file"));
-        assert!(c.check(true).is_ok(), "--insecure turns verification off on purpose");
+        assert!(
+            c.check(true).is_ok(),
+            "--insecure turns verification off on purpose"
+        );
         let c = HostConfig::parse(&format!("{text}ca_file = [\"a.pem\", \"b.pem\"]")).unwrap();
-        assert_eq!(c.ca_files(), [PathBuf::from("a.pem"), PathBuf::from("b.pem")]);
+        assert_eq!(
+            c.ca_files(),
+            [PathBuf::from("a.pem"), PathBuf::from("b.pem")]
+        );
     }
 
     #[test]

@@ -118,7 +118,9 @@ pub fn event_text(event: &DeviceEvent) -> String {
             format!("broker refused subscription #{index}")
         }
         DeviceEvent::TimeSynced { utc_ms } => format!("time synced: {utc_ms} ms since epoch"),
-        DeviceEvent::MessageSkipped { len } => format!("message of {len} bytes skipped (too large)"),
+        DeviceEvent::MessageSkipped { len } => {
+            format!("message of {len} bytes skipped (too large)")
+        }
         DeviceEvent::UnhandledMessage => "message on an unhandled topic ignored".into(),
         DeviceEvent::PublishFailed(e) => format!("publish failed: {e:?}"),
     }

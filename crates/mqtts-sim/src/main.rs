@@ -195,7 +195,8 @@ fn cmd_run(args: &[String]) -> Result<(), Failure> {
         .ok_or_else(|| Failure::usage("run needs --config FILE"))?;
     let duration = a.seconds("--duration")?;
     let insecure = a.flag("--insecure");
-    let config = HostConfig::load(&PathBuf::from(path)).map_err(|e| Failure::usage(e.to_string()))?;
+    let config =
+        HostConfig::load(&PathBuf::from(path)).map_err(|e| Failure::usage(e.to_string()))?;
     if insecure {
         log::warn!("--insecure: the broker's certificate will NOT be verified");
     }
@@ -222,7 +223,8 @@ fn ctl_options(a: &Args) -> Result<PlatformOptions, Failure> {
     let mut username = a.value("--username").map(str::to_string);
     let mut password = std::env::var("MQTTS_PASSWORD").ok();
     if let Some(path) = a.value("--config") {
-        let c = HostConfig::load(&PathBuf::from(path)).map_err(|e| Failure::usage(e.to_string()))?;
+        let c =
+            HostConfig::load(&PathBuf::from(path)).map_err(|e| Failure::usage(e.to_string()))?;
         if c.broker_host.is_none() {
             return Err(Failure::usage(
                 "invalid configuration: option `broker_host`: missing: this option is required here",
@@ -235,19 +237,22 @@ fn ctl_options(a: &Args) -> Result<PlatformOptions, Failure> {
         let host = a
             .value("--host")
             .ok_or_else(|| Failure::usage("ctl needs --config FILE or --host HOST"))?;
-        let port = match a.value("--port") {
-            None => 8883,
-            Some(p) => p
-                .parse::<u16>()
-                .ok()
-                .filter(|p| *p > 0)
-                .ok_or_else(|| Failure::usage(format!("--port: allowed 1..=65535, got {p:?}")))?,
-        };
+        let port =
+            match a.value("--port") {
+                None => 8883,
+                Some(p) => p.parse::<u16>().ok().filter(|p| *p > 0).ok_or_else(|| {
+                    Failure::usage(format!("--port: allowed 1..=65535, got {p:?}"))
+                })?,
+            };
         transport = TransportOptions {
             host: host.into(),
             port,
             tls: Some(TlsOptions {
-                ca_files: a.values("--ca-file").into_iter().map(PathBuf::from).collect(),
+                ca_files: a
+                    .values("--ca-file")
+                    .into_iter()
+                    .map(PathBuf::from)
+                    .collect(),
                 insecure,
                 ..TlsOptions::default()
             }),
@@ -305,7 +310,9 @@ fn cmd_ctl(args: &[String]) -> Result<(), Failure> {
             ctl_set(ctl_options(&a)?, device, switch, on, timeout)
         }
         ["watch", device] => ctl_watch(ctl_options(&a)?, device, a.seconds("--duration")?),
-        _ => Err(Failure::usage("ctl: expected `set DEVICE SWITCH on|off` or `watch DEVICE`")),
+        _ => Err(Failure::usage(
+            "ctl: expected `set DEVICE SWITCH on|off` or `watch DEVICE`",
+        )),
     }
 }
 
@@ -347,14 +354,23 @@ fn ctl_set(
     let id = format!("ctl-{:08x}", XorShift::from_time().next_u32());
     let command = serde_json::json!({"id": id, "switch": switch, "on": on}).to_string();
     client
-        .publish(&format!("devices/{device}/set"), command.as_bytes(), QoS::AtLeastOnce, false)
+        .publish(
+            &format!("devices/{device}/set"),
+            command.as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        )
         .map_err(|e| Failure::failed(format!("publish: {e:?}")))?;
     println!("sent to devices/{device}/set: {command}");
     let reply = client.wait_for(
         left(),
         |e| {
             if let PlatformEvent::Offline { cause, detail } = e {
-                last_offline = Some(format!("{} {}", cause.as_str(), detail.clone().unwrap_or_default()));
+                last_offline = Some(format!(
+                    "{} {}",
+                    cause.as_str(),
+                    detail.clone().unwrap_or_default()
+                ));
             }
         },
         |e| match e {
@@ -365,8 +381,12 @@ fn ctl_set(
         },
     );
     let Some(reply) = reply else {
-        let why = last_offline.map(|o| format!(" (connection: {o})")).unwrap_or_default();
-        return Err(timed_out(&format!("the device's reply{why}; is {device} online?")));
+        let why = last_offline
+            .map(|o| format!(" (connection: {o})"))
+            .unwrap_or_default();
+        return Err(timed_out(&format!(
+            "the device's reply{why}; is {device} online?"
+        )));
     };
     println!("reply: {reply}");
     if reply["ok"] != serde_json::Value::Bool(true) {
@@ -376,15 +396,22 @@ fn ctl_set(
         )));
     }
     // The state report after the change confirms the new output state.
-    let state = client.wait_for(left(), |_| {}, |e| match e {
-        PlatformEvent::Message(m) if m.topic == state_topic => {
-            m.json().filter(|v| v["switches"][switch] == on)
-        }
-        _ => None,
-    });
+    let state = client.wait_for(
+        left(),
+        |_| {},
+        |e| match e {
+            PlatformEvent::Message(m) if m.topic == state_topic => {
+                m.json().filter(|v| v["switches"][switch] == on)
+            }
+            _ => None,
+        },
+    );
     match state {
         Some(s) => {
-            println!("confirmed: {switch} is {} ({s})", if on { "on" } else { "off" });
+            println!(
+                "confirmed: {switch} is {} ({s})",
+                if on { "on" } else { "off" }
+            );
             client.stop();
             Ok(())
         }
@@ -392,7 +419,11 @@ fn ctl_set(
     }
 }
 
-fn ctl_watch(options: PlatformOptions, device: &str, duration: Option<Duration>) -> Result<(), Failure> {
+fn ctl_watch(
+    options: PlatformOptions,
+    device: &str,
+    duration: Option<Duration>,
+) -> Result<(), Failure> {
     check_device_id(device)?;
     let options = options
         .subscribe(&format!("devices/{device}/status"), QoS::AtLeastOnce)

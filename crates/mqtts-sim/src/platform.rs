@@ -63,6 +63,13 @@ impl PlatformOptions {
         }
     }
 
+    /// Logs in with `username` and `password`.
+    pub fn with_credentials(mut self, username: &str, password: &str) -> Self {
+        self.username = Some(username.into());
+        self.password = Some(password.into());
+        self
+    }
+
     /// Adds a subscription.
     pub fn subscribe(mut self, filter: &str, qos: QoS) -> Self {
         self.subscriptions.push((filter.into(), qos));
@@ -269,7 +276,8 @@ fn run(
         password: options.password.as_deref().map(str::as_bytes),
         will: None,
     };
-    let timeout_ms = u32::try_from(options.transport.connect_timeout.as_millis()).unwrap_or(u32::MAX);
+    let timeout_ms =
+        u32::try_from(options.transport.connect_timeout.as_millis()).unwrap_or(u32::MAX);
     let config = DriverConfig {
         connect_timeout_ms: timeout_ms,
         stable_after_ms: 10_000,

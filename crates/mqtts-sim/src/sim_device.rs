@@ -220,7 +220,12 @@ impl SimDevice {
 
     /// Publishes an application message through the device (QoS 1 is stored and resent across
     /// reconnects). `Busy` means the in-flight table is full: retry after a `Delivered` event.
-    pub fn publish(&self, topic: &str, payload: &[u8], qos: QoS) -> Result<Option<u16>, RequestError> {
+    pub fn publish(
+        &self,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+    ) -> Result<Option<u16>, RequestError> {
         let (reply, answer) = mpsc::channel();
         let sent = self.commands.send(Command::Publish {
             topic: topic.into(),
@@ -341,8 +346,16 @@ impl Context {
         };
         log::info!("device {} starting", identity.client_id());
         let settings = DeviceSettings::from_config(&config);
-        let mut device: Device<'_, TlsTransport, SimOutputs, N, RX_BUFFER, TX_BUFFER, STORE_BUFFER, INFLIGHT> =
-            Device::new(&identity, transport, self.outputs.clone(), bank, settings);
+        let mut device: Device<
+            '_,
+            TlsTransport,
+            SimOutputs,
+            N,
+            RX_BUFFER,
+            TX_BUFFER,
+            STORE_BUFFER,
+            INFLIGHT,
+        > = Device::new(&identity, transport, self.outputs.clone(), bank, settings);
 
         let start = Instant::now();
         let now_ms = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -400,7 +413,16 @@ impl Context {
 
     fn update_status<const N: usize>(
         &self,
-        device: &Device<'_, TlsTransport, SimOutputs, N, RX_BUFFER, TX_BUFFER, STORE_BUFFER, INFLIGHT>,
+        device: &Device<
+            '_,
+            TlsTransport,
+            SimOutputs,
+            N,
+            RX_BUFFER,
+            TX_BUFFER,
+            STORE_BUFFER,
+            INFLIGHT,
+        >,
     ) {
         let driver = device.driver();
         let mut s = lock(&self.status);

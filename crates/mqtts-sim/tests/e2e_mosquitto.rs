@@ -51,11 +51,12 @@ fn e2e_1_connects_verifies_subscribes_reports() {
 
     let first = wait_device(&device, STEP, "first event", |o| Some(o.event));
     assert_eq!(first, DeviceEvent::Connecting);
-    wait_device(&device, STEP, "online", |o| match o.event {
-        DeviceEvent::Online { session_present } => Some(assert!(!session_present)),
+    let session_present = wait_device(&device, STEP, "online", |o| match o.event {
+        DeviceEvent::Online { session_present } => Some(session_present),
         DeviceEvent::Offline { .. } => panic!("connection failed: {o:?}\n{}", broker.log()),
         _ => None,
     });
+    assert!(!session_present);
     let status = wait_message(&watcher, STEP, "status", |m| {
         (m.topic == "devices/d1/status").then(|| m.clone())
     });
@@ -76,7 +77,8 @@ fn e2e_1_connects_verifies_subscribes_reports() {
     assert!(log.contains("devices/d1/set (QoS 1)"), "{log}");
     // A retained state is kept for late subscribers.
     let late = platform(
-        platform_options(port, &pki.ca_file, "e2e1-late").subscribe("devices/d1/state", QoS::AtLeastOnce),
+        platform_options(port, &pki.ca_file, "e2e1-late")
+            .subscribe("devices/d1/state", QoS::AtLeastOnce),
     );
     let retained = wait_message(&late, STEP, "retained state", |m| Some(m.clone()));
     assert!(retained.retain);
@@ -134,7 +136,8 @@ fn e2e_3_hostname_mismatch_fails_verification() {
         }),
         ..Default::default()
     });
-    let device = SimDevice::start(device_config(broker.tls_port(), &pki.ca_file, "d3"), false).unwrap();
+    let device =
+        SimDevice::start(device_config(broker.tls_port(), &pki.ca_file, "d3"), false).unwrap();
     assert_backs_off_after_certificate_failure(&device, "not valid for name");
 
     // The same broker verifies when the device asks for the name on the certificate (SNI).
@@ -162,11 +165,18 @@ fn e2e_4_platform_sets_switch_and_invalid_command_is_refused() {
     );
     let device = SimDevice::start(device_config(port, &pki.ca_file, "d4"), false).unwrap();
     wait_device_ready(&device);
-    wait_message(&p, STEP, "initial state", |m| (m.topic == "devices/d4/state").then_some(()));
+    wait_message(&p, STEP, "initial state", |m| {
+        (m.topic == "devices/d4/state").then_some(())
+    });
 
     let set = |payload: &str| {
-        p.publish("devices/d4/set", payload.as_bytes(), QoS::AtLeastOnce, false)
-            .unwrap();
+        p.publish(
+            "devices/d4/set",
+            payload.as_bytes(),
+            QoS::AtLeastOnce,
+            false,
+        )
+        .unwrap();
     };
     set(r#"{"id":"c1","switch":"LED","on":true}"#);
     let reply = wait_message(&p, STEP, "reply c1", |m| {
@@ -180,10 +190,11 @@ fn e2e_4_platform_sets_switch_and_invalid_command_is_refused() {
     let out = device.outputs();
     assert_eq!(out.states, [false, true]);
     assert_eq!(out.changes, [(1, true)]);
-    wait_device(&device, STEP, "command event", |o| match o.event {
-        DeviceEvent::Command { changed, error } => Some(assert_eq!((changed, error), (true, None))),
+    let command = wait_device(&device, STEP, "command event", |o| match o.event {
+        DeviceEvent::Command { changed, error } => Some((changed, error)),
         _ => None,
     });
+    assert_eq!(command, (true, None));
 
     // Unknown switch, bad value, malformed JSON: error replies, nothing changes.
     set(r#"{"id":"c2","switch":"Pump","on":true}"#);
@@ -241,18 +252,20 @@ fn collect_all(
     let mut received = 0;
     let deadline = Instant::now() + timeout;
     while seen.len() < expected.len() {
-        let left = deadline.checked_duration_since(Instant::now()).unwrap_or_else(|| {
-            let missing: Vec<_> = expected
-                .iter()
-                .filter(|e| !seen.contains_key(e.as_str()))
-                .take(10)
-                .collect();
-            panic!(
-                "only {} of {} messages arrived in {timeout:?}; missing e.g. {missing:?}",
-                seen.len(),
-                expected.len()
-            )
-        });
+        let left = deadline
+            .checked_duration_since(Instant::now())
+            .unwrap_or_else(|| {
+                let missing: Vec<_> = expected
+                    .iter()
+                    .filter(|e| !seen.contains_key(e.as_str()))
+                    .take(10)
+                    .collect();
+                panic!(
+                    "only {} of {} messages arrived in {timeout:?}; missing e.g. {missing:?}",
+                    seen.len(),
+                    expected.len()
+                )
+            });
         match sub.next_event(left.min(Duration::from_millis(200))) {
             Some(PlatformEvent::Message(m)) if m.topic == topic => {
                 let text = m.text();
@@ -274,7 +287,7 @@ fn collect_all(
 }
 
 /// 5. QoS 1 messages published while the broker is down (SIGKILL, then restarted on the same
-/// persistence data) all reach a persistent subscriber after it returns.
+///    persistence data) all reach a persistent subscriber after it returns.
 #[test]
 fn e2e_5_qos1_published_while_broker_down_are_delivered() {
     if !mosquitto::available_or_skip("e2e_5_qos1_published_while_broker_down_are_delivered") {
@@ -320,8 +333,13 @@ fn e2e_5_qos1_published_while_broker_down_are_delivered() {
     broker.restart().unwrap();
 
     let mut session_present = None;
-    let (received, unique) =
-        collect_all(&sub, "devices/d5/data", &expected, Duration::from_secs(30), &mut session_present);
+    let (received, unique) = collect_all(
+        &sub,
+        "devices/d5/data",
+        &expected,
+        Duration::from_secs(30),
+        &mut session_present,
+    );
     assert_eq!(unique, 10);
     assert!(received >= 10);
     assert_eq!(
@@ -333,7 +351,7 @@ fn e2e_5_qos1_published_while_broker_down_are_delivered() {
 }
 
 /// 6. The broker freezes (SIGSTOP): the device declares the link dead within keepalive + ping
-/// timeout and reconnects after SIGCONT.
+///    timeout and reconnects after SIGCONT.
 #[test]
 fn e2e_6_keepalive_detects_frozen_broker_and_reconnects() {
     if !mosquitto::available_or_skip("e2e_6_keepalive_detects_frozen_broker_and_reconnects") {
@@ -352,27 +370,37 @@ fn e2e_6_keepalive_detects_frozen_broker_and_reconnects() {
 
     broker.pause().unwrap();
     let frozen = Instant::now();
-    let (cause, elapsed) = wait_device(&device, Duration::from_secs(10), "offline", |o| match o.event {
-        DeviceEvent::Offline { cause, .. } => Some((cause, frozen.elapsed())),
-        _ => None,
+    let (cause, elapsed) = wait_device(&device, Duration::from_secs(10), "offline", |o| {
+        match o.event {
+            DeviceEvent::Offline { cause, .. } => Some((cause, frozen.elapsed())),
+            _ => None,
+        }
     });
     assert_eq!(cause, FailureCause::KeepaliveTimeout);
     // Keepalive 2 s + ping timeout 1 s, plus margin for poll granularity.
     assert!(elapsed <= Duration::from_millis(4_500), "{elapsed:?}");
-    assert!(elapsed >= Duration::from_millis(1_000), "declared dead too early: {elapsed:?}");
+    assert!(
+        elapsed >= Duration::from_millis(1_000),
+        "declared dead too early: {elapsed:?}"
+    );
 
     // While frozen, attempts time out (TCP completes, TLS never does) without a tight loop.
     let attempts = collect_device(&device, Duration::from_secs(3));
-    let connects = attempts.iter().filter(|o| o.event == DeviceEvent::Connecting).count();
+    let connects = attempts
+        .iter()
+        .filter(|o| o.event == DeviceEvent::Connecting)
+        .count();
     assert!(connects <= 3, "{attempts:?}");
-    assert!(attempts.iter().all(|o| !matches!(o.event, DeviceEvent::Online { .. })));
+    assert!(attempts
+        .iter()
+        .all(|o| !matches!(o.event, DeviceEvent::Online { .. })));
 
     broker.resume().unwrap();
     wait_device(&device, STEP, "reconnect after SIGCONT", |o| {
         matches!(o.event, DeviceEvent::Online { .. }).then_some(())
     });
     assert!(device.status().connections >= 2);
-    assert_eq!(device.status().last_failure.is_some(), true);
+    assert!(device.status().last_failure.is_some());
 }
 
 /// 7. Wrong password: the CONNACK refusal is reported by its code, with the long backoff.
@@ -397,12 +425,18 @@ fn e2e_7_wrong_password_is_refused_by_code_with_long_backoff() {
         _ => None,
     });
     // Mosquitto 2.0 answers a 3.1.1 client's bad password with return code 5.
-    assert_eq!(cause, FailureCause::ConnAckRefused(ConnectReturnCode::NotAuthorized));
+    assert_eq!(
+        cause,
+        FailureCause::ConnAckRefused(ConnectReturnCode::NotAuthorized)
+    );
     assert_eq!(cause.as_str(), "connack_not_authorized");
     // Transient failures of this config back off at most backoff_max_ms = 1 s.
     assert!(retry >= AUTH_BACKOFF_FLOOR_MS, "retry in {retry} ms");
     let later = collect_device(&device, Duration::from_secs(2));
-    assert!(!later.iter().any(|o| o.event == DeviceEvent::Connecting), "{later:?}");
+    assert!(
+        !later.iter().any(|o| o.event == DeviceEvent::Connecting),
+        "{later:?}"
+    );
 
     // The right password connects (same broker, same code path).
     let mut config = device_config(broker.tls_port(), &pki.ca_file, "d7b");
@@ -423,7 +457,12 @@ fn openssl_hmac_sha256(key: &str, content: &str) -> String {
         .stdout(std::process::Stdio::piped())
         .spawn()
         .expect("openssl is needed for the Alibaba test");
-    child.stdin.take().unwrap().write_all(content.as_bytes()).unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(content.as_bytes())
+        .unwrap();
     let out = child.wait_with_output().unwrap();
     assert!(out.status.success());
     let text = String::from_utf8(out.stdout).unwrap();
@@ -435,7 +474,7 @@ fn openssl_hmac_sha256(key: &str, content: &str) -> String {
 }
 
 /// 8. Alibaba profile against Mosquitto: the password file holds the HMAC computed by openssl;
-/// the device logs in with securemode=2 and the Alink property set/reply/post flow works.
+///    the device logs in with securemode=2 and the Alink property set/reply/post flow works.
 #[test]
 fn e2e_8_aliyun_profile_logs_in_and_alink_topics_work() {
     if !mosquitto::available_or_skip("e2e_8_aliyun_profile_logs_in_and_alink_topics_work") {
@@ -480,7 +519,9 @@ fn e2e_8_aliyun_profile_logs_in_and_alink_topics_work() {
     });
     let log = broker.log();
     assert!(
-        log.contains("as pk.device|securemode=2,signmethod=hmacsha256| (p2, c1, k60, u'device&pk')"),
+        log.contains(
+            "as pk.device|securemode=2,signmethod=hmacsha256| (p2, c1, k60, u'device&pk')"
+        ),
         "{log}"
     );
     for filter in [
@@ -490,7 +531,11 @@ fn e2e_8_aliyun_profile_logs_in_and_alink_topics_work() {
     ] {
         let deadline = Instant::now() + STEP;
         while !broker.log().contains(filter) {
-            assert!(Instant::now() < deadline, "no subscription {filter}\n{}", broker.log());
+            assert!(
+                Instant::now() < deadline,
+                "no subscription {filter}\n{}",
+                broker.log()
+            );
             thread::sleep(Duration::from_millis(20));
         }
     }
@@ -502,8 +547,13 @@ fn e2e_8_aliyun_profile_logs_in_and_alink_topics_work() {
     assert_eq!(post["params"]["LED"], 0);
 
     let set = r#"{"method":"thing.service.property.set","id":"123","params":{"Relay1":1},"version":"1.0.0"}"#;
-    p.publish("/sys/pk/device/thing/service/property/set", set.as_bytes(), QoS::AtLeastOnce, false)
-        .unwrap();
+    p.publish(
+        "/sys/pk/device/thing/service/property/set",
+        set.as_bytes(),
+        QoS::AtLeastOnce,
+        false,
+    )
+    .unwrap();
     let reply = wait_message(&p, STEP, "property set reply", |m| {
         (m.topic == "/sys/pk/device/thing/service/property/set_reply").then(|| m.json().unwrap())
     });
@@ -526,14 +576,15 @@ fn e2e_8_aliyun_profile_logs_in_and_alink_topics_work() {
         false,
     )
     .unwrap();
-    wait_device(&device, STEP, "report answered", |o| match o.event {
-        DeviceEvent::ReportAnswered { code } => Some(assert_eq!(code, 200)),
+    let code = wait_device(&device, STEP, "report answered", |o| match o.event {
+        DeviceEvent::ReportAnswered { code } => Some(code),
         _ => None,
     });
+    assert_eq!(code, 200);
 }
 
 /// 9. A graceful broker restart in the middle of a burst of 1,000 QoS 1 publishes: every
-/// message reaches the persistent subscriber.
+///    message reaches the persistent subscriber.
 #[test]
 fn e2e_9_broker_restart_during_burst_loses_nothing() {
     if !mosquitto::available_or_skip("e2e_9_broker_restart_during_burst_loses_nothing") {
@@ -571,7 +622,10 @@ fn e2e_9_broker_restart_during_burst_loses_nothing() {
                     Err(RequestError::Busy) => thread::sleep(Duration::from_millis(1)),
                     Err(e) => panic!("publish {n}: {e:?}"),
                 }
-                assert!(started.elapsed() < Duration::from_secs(40), "burst stalled at {n}");
+                assert!(
+                    started.elapsed() < Duration::from_secs(40),
+                    "burst stalled at {n}"
+                );
             }
             handed.store(n + 1, std::sync::atomic::Ordering::SeqCst);
         }
@@ -579,11 +633,23 @@ fn e2e_9_broker_restart_during_burst_loses_nothing() {
     });
 
     let mut session_present = None;
-    let (received, unique) =
-        collect_all(&sub, "devices/d9/burst", &expected, Duration::from_secs(40), &mut session_present);
+    let (received, unique) = collect_all(
+        &sub,
+        "devices/d9/burst",
+        &expected,
+        Duration::from_secs(40),
+        &mut session_present,
+    );
     assert_eq!(unique, COUNT);
     assert!(received >= COUNT);
-    assert_eq!(session_present, Some(true), "the subscriber's session survived the restart");
+    assert_eq!(
+        session_present,
+        Some(true),
+        "the subscriber's session survived the restart"
+    );
     let status = device.status();
-    assert!(status.connections >= 2, "the device reconnected: {status:?}");
+    assert!(
+        status.connections >= 2,
+        "the device reconnected: {status:?}"
+    );
 }

@@ -387,10 +387,7 @@ impl<
             }
             Ok(Some(event)) => return Some(DriverEvent::Session(event)),
             // Everything received before a close is handled: now report the close.
-            Ok(None) => match closed {
-                None => return None,
-                Some(cause) => cause,
-            },
+            Ok(None) => closed?,
             Err(e) => FailureCause::from_session(e),
         };
         // `self.rx` still counts as borrowed here (the borrow checker cannot see that `None` or

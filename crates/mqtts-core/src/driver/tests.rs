@@ -266,7 +266,9 @@ fn connack_refusal_followed_by_close_reports_the_code() {
     );
     assert_eq!(
         d.last_failure(),
-        Some(FailureCause::ConnAckRefused(ConnectReturnCode::NotAuthorized))
+        Some(FailureCause::ConnAckRefused(
+            ConnectReturnCode::NotAuthorized
+        ))
     );
     assert!(matches!(d.state(), LinkState::Backoff { .. }));
 }
@@ -285,6 +287,12 @@ fn message_before_close_is_delivered_then_peer_closed() {
     d.transport.closed_by_peer = true;
     let events = run(&mut d, 10);
     assert_eq!(events.len(), 2, "{events:?}");
-    assert!(events[0].contains("Message") && events[0].contains("cmd/a"), "{events:?}");
-    assert!(events[1].starts_with("Offline { cause: PeerClosed"), "{events:?}");
+    assert!(
+        events[0].contains("Message") && events[0].contains("cmd/a"),
+        "{events:?}"
+    );
+    assert!(
+        events[1].starts_with("Offline { cause: PeerClosed"),
+        "{events:?}"
+    );
 }

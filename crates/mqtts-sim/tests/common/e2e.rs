@@ -64,7 +64,10 @@ pub fn platform_options(port: u16, ca: &Path, client_id: &str) -> PlatformOption
 pub fn platform(options: PlatformOptions) -> PlatformClient {
     let subscribes = !options.subscriptions.is_empty();
     let client = PlatformClient::start(options).unwrap();
-    assert!(client.wait_ready(STEP, subscribes), "platform client did not connect");
+    assert!(
+        client.wait_ready(STEP, subscribes),
+        "platform client did not connect"
+    );
     client
 }
 
@@ -128,7 +131,12 @@ pub fn collect_device(device: &SimDevice, d: Duration) -> Vec<Observed> {
 }
 
 /// A persistent (clean_session = false) QoS 1 subscriber to `filter`.
-pub fn persistent_subscriber(port: u16, ca: &Path, client_id: &str, filter: &str) -> PlatformClient {
+pub fn persistent_subscriber(
+    port: u16,
+    ca: &Path,
+    client_id: &str,
+    filter: &str,
+) -> PlatformClient {
     let mut options = platform_options(port, ca, client_id).subscribe(filter, QoS::AtLeastOnce);
     options.clean_session = false;
     platform(options)
