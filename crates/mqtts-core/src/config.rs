@@ -21,11 +21,11 @@
 //! | `password` | text | unset | self-hosted only, needs `username`; never printed |
 //! | `device_id` | text | unset | self-hosted: required, ≤ 64 chars of `[A-Za-z0-9_-]` |
 //! | `keepalive_s` | int | 60 | `aliyun`: 30..=1200; self-hosted: 0..=65535 (0 = off) |
-//! | `ping_timeout_ms` | int | 5000 | 100..=60000 |
-//! | `connect_timeout_ms` | int | 10000 | 1000..=120000 |
+//! | `ping_timeout_ms` | int | 10000 | 100..=60000 |
+//! | `connect_timeout_ms` | int | 30000 | 1000..=120000 |
 //! | `inflight_max` | int | 4 | 1..=16 |
 //! | `backoff_min_ms` | int | 1000 | 100..=600000 |
-//! | `backoff_max_ms` | int | 60000 | `backoff_min_ms`..=3600000 |
+//! | `backoff_max_ms` | int | 120000 | `backoff_min_ms`..=3600000 |
 //! | `telemetry_period_s` | int | 60 | 0 (off) or 5..=86400 |
 //! | `clean_session` | bool | true | — |
 
@@ -235,11 +235,11 @@ impl<'a> DeviceConfig<'a> {
             password: None,
             device_id: None,
             keepalive_s: 60,
-            ping_timeout_ms: 5_000,
-            connect_timeout_ms: 10_000,
+            ping_timeout_ms: 10_000,
+            connect_timeout_ms: 30_000,
             inflight_max: 4,
             backoff_min_ms: 1_000,
-            backoff_max_ms: 60_000,
+            backoff_max_ms: 120_000,
             telemetry_period_s: 60,
             clean_session: true,
         }

@@ -428,8 +428,20 @@ impl<
         self.driver.resume(now);
     }
 
-    /// Says goodbye to the broker and stops.
+    /// Says goodbye to the broker and stops. On a self-hosted broker the retained status is
+    /// set to `offline` first: the DISCONNECT makes the broker discard the will, which would
+    /// otherwise leave a stale `online` behind.
     pub fn shutdown(&mut self) {
+        if let (Topics::SelfHosted(t), true) = (&self.identity.topics, self.driver.is_online()) {
+            // Best effort: a full in-flight table only loses the status update.
+            let _ = self.driver.publish(
+                0,
+                &t.status(),
+                selfhosted::STATUS_OFFLINE,
+                QoS::AtMostOnce,
+                true,
+            );
+        }
         self.driver.shutdown();
     }
 

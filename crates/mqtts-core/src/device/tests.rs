@@ -501,3 +501,26 @@ fn identity_debug_redacts_the_password() {
     assert!(!text.contains("s3cret"), "{text}");
     assert!(text.contains("<redacted>"));
 }
+
+/// Regression: a clean shutdown sends DISCONNECT, so the broker drops the will; the device
+/// must overwrite its retained `online` status with `offline` itself, before the DISCONNECT.
+#[test]
+fn self_hosted_shutdown_publishes_offline_status_before_disconnect() {
+    let identity = Identity::from_config(&self_hosted_config(), None).unwrap();
+    let mut d = online_self_hosted(&identity);
+    let _ = sent(&mut d);
+    d.shutdown();
+    let bytes = d.driver.transport_mut().sent.clone();
+    assert_eq!(bytes.last(), Some(&0x00), "ends with DISCONNECT");
+    assert_eq!(&bytes[bytes.len() - 2..], [0xE0, 0x00]);
+    assert_eq!(
+        sent(&mut d)[0],
+        Sent::Publish {
+            topic: "devices/d1/status".into(),
+            payload: "offline".into(),
+            qos: QoS::AtMostOnce,
+            retain: true,
+        }
+    );
+    assert_eq!(d.poll(1_000, 7), None, "stopped");
+}

@@ -415,9 +415,14 @@ impl<
             LinkState::AwaitConnAck | LinkState::Online { .. } => {}
         }
 
-        if let Err(cause) = self.pump() {
-            return Some(self.fail(now, random, cause));
-        }
+        // Bytes that arrived just before the peer closed (a refusing CONNACK, a last message)
+        // are still decoded: a broker refusing CONNECT closes right after the CONNACK, and the
+        // return code it carries is a better cause than "peer closed".
+        let closed = match self.pump() {
+            Ok(()) => None,
+            Err(cause) if !self.rx.is_empty() => Some(cause),
+            Err(cause) => return Some(self.fail(now, random, cause)),
+        };
         if let Err(e) = self.session.handle_timeout(now) {
             return Some(self.fail(now, random, FailureCause::from_session(e)));
         }
@@ -430,7 +435,7 @@ impl<
         }
         self.flush_quietly();
 
-        match self.session.poll_event(now, &mut self.rx) {
+        let cause = match self.session.poll_event(now, &mut self.rx) {
             Ok(Some(Event::Connected { session_present })) => {
                 self.link.state = LinkState::Online { since: now };
                 self.connections = self.connections.saturating_add(1);
@@ -442,19 +447,16 @@ impl<
                     // which the SUBACK-less start makes visible in tests.
                     let _ = self.session.subscribe(now, self.subscriptions);
                 }
-                Some(DriverEvent::Online { session_present })
+                return Some(DriverEvent::Online { session_present });
             }
-            Ok(Some(event)) => Some(DriverEvent::Session(event)),
-            Ok(None) => None,
-            // `self.rx` stays borrowed on this path (the borrow checker cannot see that an error
-            // holds no borrow), so the failure is recorded through the other fields.
-            Err(e) => Some(self.link.fail(
-                &mut self.session,
-                now,
-                random,
-                FailureCause::from_session(e),
-            )),
-        }
+            Ok(Some(event)) => return Some(DriverEvent::Session(event)),
+            // Everything received before a close is handled: now report the close.
+            Ok(None) => closed?,
+            Err(e) => FailureCause::from_session(e),
+        };
+        // `self.rx` still counts as borrowed here (the borrow checker cannot see that `None` or
+        // an error holds no borrow), so the failure is recorded through the other fields.
+        Some(self.link.fail(&mut self.session, now, random, cause))
     }
 
     /// Moves bytes both ways until the socket would block.

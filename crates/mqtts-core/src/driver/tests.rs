@@ -304,3 +304,55 @@ fn pause_closes_and_resume_reconnects_at_once_with_fresh_backoff() {
     assert_eq!(d.link.transport.closes, closes + 1);
     assert_eq!(d.session().in_flight(), 1);
 }
+
+/// Regression: a broker that refuses CONNECT sends the CONNACK and closes at once (Mosquitto
+/// does). Both arrive in one read burst; the refusal code must win over "peer closed".
+#[test]
+fn connack_refusal_followed_by_close_reports_the_code() {
+    let mut script = established();
+    script.incoming.push_back(std::vec![0x20, 2, 0, 5]);
+    script.closed_by_peer = true;
+    let mut d = driver(script);
+    let events = run(&mut d, 0);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert_eq!(events[0], "Connecting");
+    assert!(
+        events[1].starts_with("Offline { cause: ConnAckRefused(NotAuthorized), retry_in_ms: "),
+        "{events:?}"
+    );
+    assert_eq!(
+        d.last_failure(),
+        Some(FailureCause::ConnAckRefused(
+            ConnectReturnCode::NotAuthorized
+        ))
+    );
+    assert!(matches!(d.state(), LinkState::Backoff { .. }));
+}
+
+/// Regression: a message that arrived right before the close is still delivered, then the
+/// close is reported.
+#[test]
+fn message_before_close_is_delivered_then_peer_closed() {
+    let mut d = driver(established());
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
+    assert_eq!(run(&mut d, 0).len(), 2);
+    // PUBLISH QoS 0 "cmd/a" payload "x", then EOF.
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x30, 8, 0, 5, b'c', b'm', b'd', b'/', b'a', b'x']);
+    d.link.transport.closed_by_peer = true;
+    let events = run(&mut d, 10);
+    assert_eq!(events.len(), 2, "{events:?}");
+    assert!(
+        events[0].contains("Message") && events[0].contains("cmd/a"),
+        "{events:?}"
+    );
+    assert!(
+        events[1].starts_with("Offline { cause: PeerClosed"),
+        "{events:?}"
+    );
+}

@@ -2,6 +2,8 @@
 //! hand-assembled MQTT 3.1.1 packets.
 #![allow(dead_code)]
 
+pub mod e2e;
+
 use std::sync::Mutex;
 use std::thread;
 use std::time::{Duration, Instant};
