@@ -430,7 +430,7 @@ impl Context {
             LinkState::Backoff { .. } => Link::Backoff,
             LinkState::Connecting { .. } | LinkState::AwaitConnAck => Link::Connecting,
             LinkState::Online { .. } => Link::Online,
-            LinkState::Stopped => Link::Stopped,
+            LinkState::Paused | LinkState::Stopped => Link::Stopped,
         };
         s.connections = driver.connections();
         s.last_failure = driver.last_failure().map(|c| c.as_str());
