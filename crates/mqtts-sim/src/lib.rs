@@ -7,4 +7,5 @@
 pub mod broker;
 pub mod mosquitto;
 pub mod pki;
+pub mod scripted_broker;
 pub mod tls_transport;
