@@ -907,6 +907,503 @@ mod tests {
         );
     }
 
+    /// Every rule of the module table, broken once: each error names the field that broke it
+    /// and what is wrong, and the same value is accepted again when the rule is met.
+    #[test]
+    fn every_invalid_value_names_its_field() {
+        let long = |n| "x".repeat(n);
+        let (h254, c65, k33, s65, u129, d65) =
+            (long(254), long(65), long(33), long(65), long(129), long(65));
+        let range = |min, max| OutOfRange { min, max };
+        let key_chars = InvalidValue {
+            allowed: "up to 32 of [A-Za-z0-9_.:@-]",
+        };
+        let a = aliyun();
+        let h = selfhosted();
+        let host_chars = InvalidValue {
+            allowed: "a host name or IP address (no spaces or '/')",
+        };
+        let table: &[(DeviceConfig<'_>, &str, ConfigProblem)] = &[
+            (DeviceConfig { profile: None, ..a }, "profile", Missing),
+            (
+                DeviceConfig {
+                    profile: Some(""),
+                    ..a
+                },
+                "profile",
+                Empty,
+            ),
+            (
+                DeviceConfig {
+                    profile: Some("selfhosted"),
+                    ..h
+                },
+                "profile",
+                InvalidValue {
+                    allowed: Profile::ALLOWED,
+                },
+            ),
+            (
+                DeviceConfig {
+                    broker_host: None,
+                    ..h
+                },
+                "broker_host",
+                Missing,
+            ),
+            (
+                DeviceConfig {
+                    broker_host: Some(""),
+                    ..h
+                },
+                "broker_host",
+                Empty,
+            ),
+            (
+                DeviceConfig {
+                    broker_host: Some(&h254),
+                    ..h
+                },
+                "broker_host",
+                TooLong { max: 253 },
+            ),
+            (
+                DeviceConfig {
+                    broker_host: Some("mqtt\tlocal"),
+                    ..h
+                },
+                "broker_host",
+                host_chars,
+            ),
+            (
+                DeviceConfig {
+                    broker_host: Some("mqtts://mqtt.local"),
+                    ..h
+                },
+                "broker_host",
+                host_chars,
+            ),
+            (
+                DeviceConfig {
+                    broker_port: 0,
+                    ..h
+                },
+                "broker_port",
+                range(1, 65_535),
+            ),
+            (
+                DeviceConfig { tls: false, ..a },
+                "tls",
+                Conflict { with: "profile" },
+            ),
+            (
+                DeviceConfig {
+                    client_id: Some(""),
+                    ..a
+                },
+                "client_id",
+                Empty,
+            ),
+            (
+                DeviceConfig {
+                    client_id: Some(&c65),
+                    ..a
+                },
+                "client_id",
+                TooLong { max: 64 },
+            ),
+            (
+                DeviceConfig {
+                    client_id: Some("dev,1"),
+                    ..a
+                },
+                "client_id",
+                InvalidValue {
+                    allowed: "no '|' or ',' (they delimit Alibaba's client id parameters)",
+                },
+            ),
+            (
+                DeviceConfig {
+                    aliyun_product_key: None,
+                    ..a
+                },
+                "aliyun_product_key",
+                Missing,
+            ),
+            (
+                DeviceConfig {
+                    aliyun_product_key: Some(""),
+                    ..a
+                },
+                "aliyun_product_key",
+                Empty,
+            ),
+            (
+                DeviceConfig {
+                    aliyun_product_key: Some(&k33),
+                    ..a
+                },
+                "aliyun_product_key",
+                TooLong { max: 32 },
+            ),
+            (
+                DeviceConfig {
+                    aliyun_product_key: Some("a1 b2"),
+                    ..a
+                },
+                "aliyun_product_key",
+                key_chars,
+            ),
+            (
+                DeviceConfig {
+                    aliyun_device_name: None,
+                    ..a
+                },
+                "aliyun_device_name",
+                Missing,
+            ),
+            (
+                DeviceConfig {
+                    aliyun_device_name: Some(&k33),
+                    ..a
+                },
+                "aliyun_device_name",
+                TooLong { max: 32 },
+            ),
+            (
+                DeviceConfig {
+                    aliyun_device_name: Some("dev#1"),
+                    ..a
+                },
+                "aliyun_device_name",
+                key_chars,
+            ),
+            (
+                DeviceConfig {
+                    aliyun_device_secret: Some(""),
+                    ..a
+                },
+                "aliyun_device_secret",
+                Empty,
+            ),
+            (
+                DeviceConfig {
+                    aliyun_device_secret: Some(&s65),
+                    ..a
+                },
+                "aliyun_device_secret",
+                TooLong { max: 64 },
+            ),
+            (
+                DeviceConfig {
+                    aliyun_sign_method: "",
+                    ..a
+                },
+                "aliyun_sign_method",
+                InvalidValue {
+                    allowed: SignMethod::ALLOWED,
+                },
+            ),
+            (
+                DeviceConfig {
+                    aliyun_sign_method: "HmacSha256",
+                    ..a
+                },
+                "aliyun_sign_method",
+                InvalidValue {
+                    allowed: SignMethod::ALLOWED,
+                },
+            ),
+            (
+                DeviceConfig {
+                    username: Some("u"),
+                    ..a
+                },
+                "username",
+                Conflict { with: "profile" },
+            ),
+            (
+                DeviceConfig {
+                    password: Some("p"),
+                    ..a
+                },
+                "password",
+                Conflict { with: "profile" },
+            ),
+            (
+                DeviceConfig {
+                    username: Some(""),
+                    ..h
+                },
+                "username",
+                Empty,
+            ),
+            (
+                DeviceConfig {
+                    username: Some(&u129),
+                    ..h
+                },
+                "username",
+                TooLong { max: 128 },
+            ),
+            (
+                DeviceConfig {
+                    password: Some(&u129),
+                    ..h
+                },
+                "password",
+                TooLong { max: 128 },
+            ),
+            (
+                DeviceConfig {
+                    username: None,
+                    ..h
+                },
+                "password",
+                Conflict { with: "username" },
+            ),
+            (
+                DeviceConfig {
+                    device_id: None,
+                    ..h
+                },
+                "device_id",
+                Missing,
+            ),
+            (
+                DeviceConfig {
+                    device_id: Some(""),
+                    ..h
+                },
+                "device_id",
+                Empty,
+            ),
+            (
+                DeviceConfig {
+                    device_id: Some(&d65),
+                    ..h
+                },
+                "device_id",
+                TooLong { max: 64 },
+            ),
+            (
+                DeviceConfig {
+                    device_id: Some("board+7"),
+                    ..h
+                },
+                "device_id",
+                InvalidValue {
+                    allowed: "[A-Za-z0-9_-]",
+                },
+            ),
+            (
+                DeviceConfig {
+                    aliyun_product_key: Some("pk"),
+                    ..h
+                },
+                "aliyun_product_key",
+                Conflict { with: "profile" },
+            ),
+            (
+                DeviceConfig {
+                    aliyun_device_name: Some("dn"),
+                    ..h
+                },
+                "aliyun_device_name",
+                Conflict { with: "profile" },
+            ),
+            (
+                DeviceConfig {
+                    aliyun_device_secret: Some("s"),
+                    ..h
+                },
+                "aliyun_device_secret",
+                Conflict { with: "profile" },
+            ),
+            (
+                DeviceConfig {
+                    keepalive_s: 29,
+                    ..a
+                },
+                "keepalive_s",
+                range(30, 1200),
+            ),
+            (
+                DeviceConfig {
+                    keepalive_s: 1201,
+                    ..a
+                },
+                "keepalive_s",
+                range(30, 1200),
+            ),
+            (
+                DeviceConfig {
+                    ping_timeout_ms: 99,
+                    ..h
+                },
+                "ping_timeout_ms",
+                range(100, 60_000),
+            ),
+            (
+                DeviceConfig {
+                    ping_timeout_ms: 60_001,
+                    ..h
+                },
+                "ping_timeout_ms",
+                range(100, 60_000),
+            ),
+            (
+                DeviceConfig {
+                    connect_timeout_ms: 999,
+                    ..h
+                },
+                "connect_timeout_ms",
+                range(1_000, 120_000),
+            ),
+            (
+                DeviceConfig {
+                    connect_timeout_ms: 120_001,
+                    ..h
+                },
+                "connect_timeout_ms",
+                range(1_000, 120_000),
+            ),
+            (
+                DeviceConfig {
+                    inflight_max: 0,
+                    ..h
+                },
+                "inflight_max",
+                range(1, 16),
+            ),
+            (
+                DeviceConfig {
+                    inflight_max: 17,
+                    ..h
+                },
+                "inflight_max",
+                range(1, 16),
+            ),
+            (
+                DeviceConfig {
+                    backoff_min_ms: 99,
+                    ..h
+                },
+                "backoff_min_ms",
+                range(100, 600_000),
+            ),
+            (
+                DeviceConfig {
+                    backoff_min_ms: 600_001,
+                    backoff_max_ms: 700_000,
+                    ..h
+                },
+                "backoff_min_ms",
+                range(100, 600_000),
+            ),
+            (
+                DeviceConfig {
+                    backoff_max_ms: 999,
+                    ..h
+                },
+                "backoff_max_ms",
+                Conflict {
+                    with: "backoff_min_ms",
+                },
+            ),
+            (
+                DeviceConfig {
+                    backoff_max_ms: 3_600_001,
+                    ..h
+                },
+                "backoff_max_ms",
+                range(100, 3_600_000),
+            ),
+            (
+                DeviceConfig {
+                    telemetry_period_s: 4,
+                    ..h
+                },
+                "telemetry_period_s",
+                range(5, 86_400),
+            ),
+            (
+                DeviceConfig {
+                    telemetry_period_s: 86_401,
+                    ..h
+                },
+                "telemetry_period_s",
+                range(5, 86_400),
+            ),
+        ];
+        for (config, field, problem) in table {
+            let e = config.validate().unwrap_err();
+            assert_eq!((e.field, e.problem), (*field, *problem), "{config:?}");
+            assert!(e.kconfig_symbol().ends_with(&field.to_ascii_uppercase()));
+        }
+        // Every field of the module table that has a rule appears above.
+        let fields: std::collections::BTreeSet<&str> = table.iter().map(|(_, f, _)| *f).collect();
+        for field in [
+            "profile",
+            "broker_host",
+            "broker_port",
+            "tls",
+            "client_id",
+            "aliyun_product_key",
+            "aliyun_device_name",
+            "aliyun_device_secret",
+            "aliyun_sign_method",
+            "username",
+            "password",
+            "device_id",
+            "keepalive_s",
+            "ping_timeout_ms",
+            "connect_timeout_ms",
+            "inflight_max",
+            "backoff_min_ms",
+            "backoff_max_ms",
+            "telemetry_period_s",
+        ] {
+            assert!(fields.contains(field), "{field} untested");
+        }
+        // The boundaries themselves are valid.
+        for ok in [
+            DeviceConfig {
+                ping_timeout_ms: 60_000,
+                connect_timeout_ms: 120_000,
+                inflight_max: 16,
+                backoff_min_ms: 600_000,
+                backoff_max_ms: 3_600_000,
+                telemetry_period_s: 86_400,
+                ..h
+            },
+            DeviceConfig {
+                ping_timeout_ms: 100,
+                connect_timeout_ms: 1_000,
+                inflight_max: 1,
+                backoff_min_ms: 100,
+                backoff_max_ms: 100,
+                telemetry_period_s: 5,
+                broker_port: 65_535,
+                ..h
+            },
+            DeviceConfig {
+                username: Some(&u129[..128]),
+                password: Some(""),
+                device_id: Some(&d65[..64]),
+                ..h
+            },
+            DeviceConfig {
+                aliyun_product_key: Some(&k33[..32]),
+                aliyun_device_secret: Some(&s65[..64]),
+                client_id: Some(&c65[..64]),
+                ..a
+            },
+        ] {
+            assert_eq!(ok.validate(), Ok(()), "{ok:?}");
+        }
+    }
+
     #[test]
     fn error_helpers() {
         let e = ConfigError::new("keepalive_s", OutOfRange { min: 30, max: 1200 });

@@ -279,7 +279,11 @@ fn self_hosted_bad_command_gets_error_reply_and_changes_nothing() {
 
 #[test]
 fn periodic_report_and_reconnect_telemetry() {
-    let identity = Identity::from_config(&self_hosted_config(), None).unwrap();
+    let config = DeviceConfig {
+        clean_session: false,
+        ..self_hosted_config()
+    };
+    let identity = Identity::from_config(&config, None).unwrap();
     let mut d = online_self_hosted(&identity);
     assert_eq!(d.next_wakeup(), Some(30_000));
     assert!(events(&mut d, 29_999).is_empty());

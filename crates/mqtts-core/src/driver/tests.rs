@@ -32,6 +32,16 @@ fn driver(script: Script) -> TestDriver<'static> {
     Driver::new(script, DriverConfig::default(), connect_packet(), SUBS)
 }
 
+/// A driver whose CONNECT asks the broker to keep the session (session present is only
+/// believed then).
+fn persistent_driver(script: Script) -> TestDriver<'static> {
+    let connect = Connect {
+        clean_session: false,
+        ..connect_packet()
+    };
+    Driver::new(script, DriverConfig::default(), connect, SUBS)
+}
+
 /// Polls until the driver has nothing more to say; returns owned descriptions of the events.
 fn run(d: &mut TestDriver<'_>, now: u64) -> Vec<std::string::String> {
     let mut out = Vec::new();
@@ -66,7 +76,7 @@ fn connects_subscribes_and_goes_online() {
 
 #[test]
 fn session_present_skips_resubscribe() {
-    let mut d = driver(established());
+    let mut d = persistent_driver(established());
     d.link
         .transport
         .incoming
@@ -171,7 +181,7 @@ fn connack_refusal_is_reported_by_code() {
 
 #[test]
 fn reconnects_after_backoff_and_resends_unacked_qos1() {
-    let mut d = driver(established());
+    let mut d = persistent_driver(established());
     d.link
         .transport
         .incoming

@@ -209,6 +209,8 @@ pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, c
     config: SessionConfig,
     state: State,
     keep_alive_ms: u64,
+    /// The current CONNECT asked for a clean session.
+    clean_session: bool,
     tx: TxBuf<TX>,
     outbox: Outbox<INFLIGHT, STORE>,
     incoming_qos2: heapless::Vec<u16, QOS2_IN>,
@@ -233,6 +235,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             config,
             state: State::Disconnected,
             keep_alive_ms: 0,
+            clean_session: true,
             tx: TxBuf::new(),
             outbox: Outbox::new(),
             incoming_qos2: heapless::Vec::new(),
@@ -269,6 +272,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         self.tx.push_packet(&Packet::Connect(*connect))?;
         self.state = State::AwaitConnAck;
         self.keep_alive_ms = u64::from(connect.keep_alive) * 1000;
+        self.clean_session = connect.clean_session;
         self.connect_at = now;
         self.last_tx = now;
         self.last_rx = now;
@@ -619,7 +623,11 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             return Err(SessionError::Refused(ack.code));
         }
         self.state = State::Connected;
-        if !ack.session_present {
+        // A clean session must be answered with session present 0 ([MQTT-3.2.2-1]). A broker
+        // that says 1 anyway kept nothing we asked it to keep; believing it would skip the
+        // subscriptions and leave the device deaf.
+        let session_present = ack.session_present && !self.clean_session;
+        if !session_present {
             // A fresh broker session knows none of our QoS 2 exchanges: restart them from PUBLISH.
             self.incoming_qos2.clear();
             for slot in self.outbox.slots_mut() {
@@ -629,9 +637,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             }
         }
         self.flush_outbox(now);
-        Ok(Handled::Event(Event::Connected {
-            session_present: ack.session_present,
-        }))
+        Ok(Handled::Event(Event::Connected { session_present }))
     }
 
     /// PUBACK (`qos2` false) or PUBCOMP (`qos2` true) for `id`. Late or unknown acks (a

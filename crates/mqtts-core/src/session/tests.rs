@@ -312,6 +312,29 @@ fn resend_with_dup_after_reconnect_with_session_present() {
 }
 
 #[test]
+fn session_present_on_a_clean_session_is_not_believed() {
+    // Regression (hostile-broker test): a broker answering a clean-session CONNECT with
+    // session present 1 made the driver skip its subscriptions.
+    let mut s = TestSession::new(config());
+    let mut rx: RingBuffer<256> = RingBuffer::new();
+    let clean = Connect {
+        clean_session: true,
+        ..connect_packet()
+    };
+    s.connect(0, &clean).unwrap();
+    drain(&mut s);
+    feed(&mut rx, &CONNACK_PRESENT);
+    assert_eq!(events(&mut s, 1, &mut rx).unwrap(), [Ev::Connected(false)]);
+    // Without clean session the flag is believed.
+    s.connection_lost();
+    rx.clear();
+    s.connect(2, &connect_packet()).unwrap();
+    drain(&mut s);
+    feed(&mut rx, &CONNACK_PRESENT);
+    assert_eq!(events(&mut s, 3, &mut rx).unwrap(), [Ev::Connected(true)]);
+}
+
+#[test]
 fn qos2_restarts_from_publish_when_session_was_lost() {
     let (mut s, mut rx) = online();
     s.publish(1, "b", b"2", QoS::ExactlyOnce, false).unwrap();
