@@ -5,7 +5,9 @@ use mqtts_core_fuzz::input::Input;
 use mqtts_core_fuzz::session::{self, Step};
 
 fn main() {
-    let path = std::env::args().nth(1).expect("usage: show_session FILE|DIR");
+    let path = std::env::args()
+        .nth(1)
+        .expect("usage: show_session FILE|DIR");
     let path = std::path::Path::new(&path);
     if path.is_dir() {
         let mut reached = [0usize; 8];
