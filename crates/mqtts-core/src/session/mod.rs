@@ -149,7 +149,8 @@ pub enum RequestError {
     /// The in-flight table, the message store or the send buffer is full; try again after
     /// acknowledgements arrived or the socket took more bytes.
     Busy,
-    /// The request is not valid MQTT (bad topic, empty filter list, too large, ...).
+    /// The request is not valid MQTT (bad topic, empty filter list, too large, ...), or a QoS 1/2
+    /// PUBLISH is larger than the send buffer (`Invalid(EncodeError::BufferTooSmall)`).
     Invalid(EncodeError),
 }
 
@@ -350,6 +351,10 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         let id = self.allocate_id();
         publish.packet_id = Some(id);
         let len = codec::encode_client(&Packet::Publish(publish), self.outbox.spare())?;
+        if len > TX {
+            // It could never be sent, and stored it would hold back every later message.
+            return Err(RequestError::Invalid(EncodeError::BufferTooSmall));
+        }
         if !self.outbox.commit(id, qos == QoS::ExactlyOnce, len) {
             return Err(RequestError::Busy);
         }

@@ -276,16 +276,44 @@ fn inflight_table_full_is_busy_not_a_panic() {
 #[test]
 fn store_full_is_busy() {
     let (mut s, _rx) = online();
-    let big = [7u8; 400];
-    assert_eq!(
-        s.publish(1, "t", &big, QoS::AtLeastOnce, false),
-        Ok(Some(1))
-    );
+    // 208-byte packets: two fit the 512-byte store, a third does not.
+    let big = [7u8; 200];
+    for id in 1..=2 {
+        assert_eq!(
+            s.publish(1, "t", &big, QoS::AtLeastOnce, false),
+            Ok(Some(id))
+        );
+    }
     assert_eq!(
         s.publish(1, "t", &big, QoS::AtLeastOnce, false),
         Err(RequestError::Busy)
     );
-    assert_eq!(s.in_flight(), 1);
+    assert_eq!(s.in_flight(), 2);
+}
+
+/// Found by the `session` fuzz target: a QoS 1 PUBLISH that fits the store but not the send
+/// buffer was accepted, never sent, and held back every later message.
+#[test]
+fn qos1_publish_larger_than_send_buffer_is_refused() {
+    let mut s = TestSession::new(config());
+    let mut rx: RingBuffer<64> = RingBuffer::new();
+    // 1 + 2 + (2 + 1) + 2 + 300 = 308 bytes: fits the 512-byte store, not the 256-byte send buffer.
+    let big = [0x5a; 300];
+    assert_eq!(
+        s.publish(0, "a", &big, QoS::AtLeastOnce, true),
+        Err(RequestError::Invalid(EncodeError::BufferTooSmall))
+    );
+    assert_eq!(s.in_flight(), 0);
+    let id = s
+        .publish(0, "a", b"ok", QoS::AtLeastOnce, false)
+        .unwrap()
+        .unwrap();
+    s.connect(0, &connect_packet()).unwrap();
+    drain(&mut s);
+    feed(&mut rx, &CONNACK_OK);
+    assert_eq!(events(&mut s, 1, &mut rx).unwrap(), [Ev::Connected(false)]);
+    let [hi, lo] = id.to_be_bytes();
+    assert_eq!(drain(&mut s), [0x32, 7, 0, 1, b'a', hi, lo, b'o', b'k']);
 }
 
 #[test]

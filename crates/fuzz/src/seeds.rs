@@ -1,0 +1,597 @@
+//! The seed corpora: real MQTT packets from the 3.1.1 spec layouts, and scripts that walk the
+//! session through its flows. `corpus/<target>/seed-<name>` holds them; the tests below fail when
+//! the files and this list differ, and rewrite them with `MQTTS_WRITE_SEEDS=1 cargo test`.
+
+use crate::ring::{self, Op};
+use crate::session::{self, BrokerPacket as B, IdRef, Step as S};
+use crate::sign::Case;
+
+/// One seed file.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    /// Fuzz target.
+    pub target: &'static str,
+    /// File name without the `seed-` prefix.
+    pub name: &'static str,
+    /// Contents.
+    pub bytes: Vec<u8>,
+}
+
+/// `decode` seeds that are not valid packets (the test checks they fail to decode).
+pub const MALFORMED: [&str; 2] = ["remaining-length-5-bytes", "connack-reserved-flags"];
+
+fn seed(target: &'static str, name: &'static str, bytes: Vec<u8>) -> Seed {
+    Seed {
+        target,
+        name,
+        bytes,
+    }
+}
+
+/// CONNECT with every field: 31 bytes of variable header and payload.
+#[rustfmt::skip]
+const CONNECT_FULL: [u8; 33] = [
+    0x10, 31,
+    0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04,
+    0xee, // user, password, will retain, will QoS 1, will, clean session
+    0x00, 0x3c,
+    0x00, 0x03, b'd', b'e', b'v',
+    0x00, 0x03, b'l', b'w', b't',
+    0x00, 0x03, b'b', b'y', b'e',
+    0x00, 0x01, b'u',
+    0x00, 0x01, b'p',
+];
+
+/// CONNECT with clean session, keepalive 0 and an empty client id.
+#[rustfmt::skip]
+const CONNECT_MINIMAL: [u8; 14] = [
+    0x10, 12, 0x00, 0x04, b'M', b'Q', b'T', b'T', 0x04, 0x02, 0x00, 0x00, 0x00, 0x00,
+];
+
+/// Hand-assembled packets, field by field as in MQTT 3.1.1 chapter 3.
+pub fn decode_seeds() -> Vec<Seed> {
+    let mut publish_128 = vec![0x30, 0x80, 0x01, 0x00, 0x01, b'a'];
+    publish_128.extend(std::iter::repeat_n(b'x', 125));
+    let d = |name, bytes: &[u8]| seed("decode", name, bytes.to_vec());
+    vec![
+        d("connack", &[0x20, 0x02, 0x00, 0x00]),
+        d("connack-session-present", &[0x20, 0x02, 0x01, 0x00]),
+        d("connack-not-authorized", &[0x20, 0x02, 0x00, 0x05]),
+        d("connack-reserved-flags", &[0x20, 0x02, 0x02, 0x00]),
+        d("connect-will-user-password", &CONNECT_FULL),
+        d("connect-minimal", &CONNECT_MINIMAL),
+        d("publish-qos0", b"\x30\x0a\x00\x03a/bhello"),
+        d("publish-qos1", b"\x32\x0c\x00\x03a/b\x00\x01hello"),
+        d(
+            "publish-qos2-dup-retain",
+            b"\x3d\x0c\x00\x03a/b\x00\x02hello",
+        ),
+        d("publish-empty-payload", b"\x30\x03\x00\x01a"),
+        d("publish-2-byte-length", &publish_128),
+        // Remaining length 5 spelled in four bytes: a 5-byte fixed header.
+        d("publish-4-byte-length", b"\x30\x85\x80\x80\x00\x00\x01ahi"),
+        d(
+            "remaining-length-5-bytes",
+            &[0x30, 0xff, 0xff, 0xff, 0xff, 0x01],
+        ),
+        d("puback", &[0x40, 0x02, 0x00, 0x01]),
+        d("pubrec", &[0x50, 0x02, 0x00, 0x02]),
+        d("pubrel", &[0x62, 0x02, 0x00, 0x02]),
+        d("pubcomp", &[0x70, 0x02, 0x00, 0x02]),
+        d(
+            "subscribe",
+            b"\x82\x0e\x00\x01\x00\x03a/+\x01\x00\x03b/#\x00",
+        ),
+        d("suback-with-failure", &[0x90, 0x04, 0x00, 0x01, 0x01, 0x80]),
+        d("unsubscribe", b"\xa2\x07\x00\x01\x00\x03a/b"),
+        d("unsuback", &[0xb0, 0x02, 0x00, 0x01]),
+        d("pingreq", &[0xc0, 0x00]),
+        d("pingresp", &[0xd0, 0x00]),
+        d("disconnect", &[0xe0, 0x00]),
+        d(
+            "pingresp-then-connack",
+            &[0xd0, 0x00, 0x20, 0x02, 0x00, 0x00],
+        ),
+    ]
+}
+
+fn connect(clean: bool) -> S {
+    S::Connect {
+        flags: u8::from(clean),
+        keep_alive: 60,
+    }
+}
+
+fn connack(session_present: bool) -> [S; 2] {
+    [
+        S::Broker(B::ConnAck {
+            session_present,
+            code: 0,
+        }),
+        S::Receive(64),
+    ]
+}
+
+const SEND_ALL: S = S::Send(u16::MAX);
+
+fn publish(qos: u8, payload_len: u8) -> S {
+    S::Publish {
+        qos,
+        topic: 1,
+        payload_len,
+        retain: false,
+    }
+}
+
+/// Session scripts, one per flow.
+pub fn session_seeds() -> Vec<Seed> {
+    let s = |name, config: u8, steps: Vec<S>| {
+        seed("session", name, session::encode_script(config, &steps))
+    };
+    let online = |clean| {
+        let mut v = vec![connect(clean), SEND_ALL];
+        v.extend(connack(false));
+        v
+    };
+    let with = |mut a: Vec<S>, b: Vec<S>| {
+        a.extend(b);
+        a
+    };
+    vec![
+        s(
+            "qos1-publish-puback",
+            0,
+            with(
+                online(true),
+                vec![
+                    publish(1, 10),
+                    SEND_ALL,
+                    S::Broker(B::PubAck(IdRef::Known(0))),
+                    S::Receive(64),
+                ],
+            ),
+        ),
+        s(
+            "qos2-publish-pubrec-pubcomp",
+            0,
+            with(
+                online(true),
+                vec![
+                    publish(2, 20),
+                    SEND_ALL,
+                    S::Broker(B::PubRec(IdRef::Known(0))),
+                    S::Receive(64),
+                    SEND_ALL,
+                    S::Broker(B::PubComp(IdRef::Known(0))),
+                    S::Receive(64),
+                ],
+            ),
+        ),
+        s(
+            "connack-split-subscribe-incoming",
+            0,
+            vec![
+                connect(true),
+                SEND_ALL,
+                S::Wire(vec![0x20, 0x02, 0x00, 0x00]),
+                S::Receive(1),
+                S::Receive(1),
+                S::Receive(2),
+                S::Subscribe {
+                    count: 2,
+                    first: 1,
+                    qos: 1,
+                },
+                SEND_ALL,
+                // Codes 1 then 0x80.
+                S::Broker(B::SubAck {
+                    id: IdRef::Known(0),
+                    count: 0,
+                    codes: 0b1101,
+                }),
+                S::Receive(64),
+                S::Broker(B::Publish {
+                    qos: 1,
+                    dup: false,
+                    retain: false,
+                    topic: 1,
+                    id: IdRef::Raw(9),
+                    payload_len: 5,
+                }),
+                S::Broker(B::Publish {
+                    qos: 2,
+                    dup: false,
+                    retain: true,
+                    topic: 2,
+                    id: IdRef::Raw(7),
+                    payload_len: 3,
+                }),
+                S::Receive(100),
+                SEND_ALL,
+                S::Broker(B::PubRel(IdRef::Raw(7))),
+                S::Receive(64),
+                SEND_ALL,
+                S::Unsubscribe { count: 1, first: 1 },
+                SEND_ALL,
+                S::Broker(B::UnsubAck(IdRef::Known(0))),
+                S::Receive(64),
+            ],
+        ),
+        s(
+            "keepalive-ping-and-timeout",
+            8,
+            vec![
+                S::Connect {
+                    flags: 1,
+                    keep_alive: 1,
+                },
+                SEND_ALL,
+                S::Broker(B::ConnAck {
+                    session_present: false,
+                    code: 0,
+                }),
+                S::Receive(64),
+                S::Advance(1_000),
+                SEND_ALL,
+                S::Broker(B::PingResp),
+                S::Receive(64),
+                S::Advance(1_000),
+                SEND_ALL,
+                S::Advance(400),
+            ],
+        ),
+        s(
+            "reconnect-resends-with-dup",
+            1,
+            with(
+                online(false),
+                vec![
+                    publish(1, 5),
+                    publish(2, 6),
+                    publish(1, 7),
+                    publish(1, 8),
+                    S::Send(20),
+                    S::Lost,
+                    connect(false),
+                    SEND_ALL,
+                    S::Broker(B::ConnAck {
+                        session_present: true,
+                        code: 0,
+                    }),
+                    S::Receive(64),
+                    SEND_ALL,
+                    S::Broker(B::PubAck(IdRef::Known(0))),
+                    S::Broker(B::PubRec(IdRef::Known(1))),
+                    S::Receive(64),
+                    SEND_ALL,
+                    S::Advance(600),
+                    SEND_ALL,
+                    S::Broker(B::PubAck(IdRef::Known(1))),
+                    S::Broker(B::PubComp(IdRef::Known(0))),
+                    S::Receive(64),
+                ],
+            ),
+        ),
+        s(
+            "oversized-publish-skipped",
+            0,
+            with(
+                online(true),
+                vec![
+                    S::Broker(B::Publish {
+                        qos: 1,
+                        dup: false,
+                        retain: false,
+                        topic: 0,
+                        id: IdRef::Raw(3),
+                        payload_len: 300,
+                    }),
+                    S::Receive(100),
+                    S::Receive(100),
+                    S::Receive(100),
+                    S::Receive(100),
+                    SEND_ALL,
+                    S::Broker(B::PingResp),
+                    S::Receive(64),
+                ],
+            ),
+        ),
+        s(
+            "refused-then-garbage",
+            4,
+            vec![
+                connect(true),
+                SEND_ALL,
+                S::Broker(B::ConnAck {
+                    session_present: false,
+                    code: 4,
+                }),
+                S::Receive(64),
+                connect(true),
+                SEND_ALL,
+                S::Wire(vec![0x30, 0xff, 0xff, 0xff, 0xff, 0x01]),
+                S::Receive(64),
+                connect(true),
+                S::Advance(400),
+            ],
+        ),
+    ]
+}
+
+/// Ring scripts: wrap-around, rotation by `contiguous`, clamping.
+pub fn ring_seeds() -> Vec<Seed> {
+    let r = |name, cap: u8, ops: Vec<Op>| seed("ring", name, ring::encode_script(cap, &ops));
+    vec![
+        r(
+            "wrap-and-rotate",
+            2,
+            vec![
+                Op::Push(b"abcde".to_vec()),
+                Op::Consume(3),
+                Op::Push(b"fghij".to_vec()),
+                Op::Contiguous(6),
+                Op::Consume(2),
+                Op::Commit {
+                    write: 3,
+                    fill: b'z',
+                    commit: 2,
+                },
+            ],
+        ),
+        r(
+            "receive-in-place",
+            3,
+            vec![
+                Op::Commit {
+                    write: 60,
+                    fill: 1,
+                    commit: 60,
+                },
+                Op::Consume(50),
+                Op::Commit {
+                    write: 40,
+                    fill: 2,
+                    commit: 200,
+                },
+                Op::Contiguous(30),
+                Op::Clear,
+                Op::Push(vec![7; 70]),
+            ],
+        ),
+        r(
+            "tiny",
+            1,
+            vec![Op::Push(b"xy".to_vec()), Op::Contiguous(2), Op::Consume(9)],
+        ),
+    ]
+}
+
+/// Credential cases: the research notes' vectors V1 to V5, and bad inputs.
+pub fn sign_seeds() -> Vec<Seed> {
+    let case = |pk: &str, dn: &str, ds: &str, id: &str, ts: Option<&str>, method, mode| Case {
+        product_key: pk.into(),
+        device_name: dn.into(),
+        device_secret: ds.into(),
+        client_id: id.into(),
+        timestamp: ts.map(Into::into),
+        method,
+        securemode: mode,
+        capacities: 0,
+    };
+    let v1 = case("pk", "device", "secret", "12345", Some("789"), 1, 3);
+    let c = |name, case: Case| seed("sign", name, case.write());
+    vec![
+        c("v1-hmacsha1", v1.clone()),
+        c(
+            "v2-hmacsha1",
+            case(
+                "a14Xib5kdYd",
+                "light1983432",
+                "oLyaKqVxtRvjH284LdhqVgVUx1UPy6zq",
+                "SN1928339",
+                Some("1539421321846"),
+                1,
+                2,
+            ),
+        ),
+        c(
+            "v3-hmacsha256",
+            Case {
+                method: 0,
+                ..v1.clone()
+            },
+        ),
+        c(
+            "v4-hmacmd5",
+            Case {
+                method: 2,
+                ..v1.clone()
+            },
+        ),
+        c(
+            "v5-link-sdk",
+            case(
+                "pk",
+                "device",
+                "secret",
+                "pk.device",
+                Some("2524608000000"),
+                0,
+                2,
+            ),
+        ),
+        c(
+            "no-timestamp",
+            Case {
+                timestamp: None,
+                ..v1.clone()
+            },
+        ),
+        c(
+            "bar-in-client-id",
+            Case {
+                client_id: "a|b".into(),
+                ..v1.clone()
+            },
+        ),
+        c(
+            "small-buffers",
+            Case {
+                capacities: 2,
+                ..v1.clone()
+            },
+        ),
+    ]
+}
+
+/// Every seed.
+pub fn all() -> Vec<Seed> {
+    let mut v = decode_seeds();
+    v.extend(session_seeds());
+    v.extend(ring_seeds());
+    v.extend(sign_seeds());
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use mqtts_core::codec::decode;
+    use std::path::PathBuf;
+
+    fn path(s: &Seed) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("corpus")
+            .join(s.target)
+            .join(format!("seed-{}", s.name))
+    }
+
+    #[test]
+    fn seed_files_match_this_list() {
+        let write = std::env::var_os("MQTTS_WRITE_SEEDS").is_some();
+        for s in all() {
+            let p = path(&s);
+            if write {
+                std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+                std::fs::write(&p, &s.bytes).unwrap();
+            }
+            let on_disk = std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+            assert_eq!(on_disk, s.bytes, "{} is stale", p.display());
+        }
+        // No seed file without an entry here.
+        for target in ["decode", "session", "ring", "sign"] {
+            let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+                .join("corpus")
+                .join(target);
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let name = entry.unwrap().file_name().into_string().unwrap();
+                if let Some(seed_name) = name.strip_prefix("seed-") {
+                    assert!(
+                        all()
+                            .iter()
+                            .any(|s| s.target == target && s.name == seed_name),
+                        "{target}/{name} is not in seeds.rs"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn decode_seeds_are_whole_valid_packets() {
+        for s in decode_seeds() {
+            let result = decode(&s.bytes);
+            if MALFORMED.contains(&s.name) {
+                assert!(result.is_err(), "{}: {result:?}", s.name);
+                continue;
+            }
+            let (_, used) = result
+                .unwrap()
+                .unwrap_or_else(|| panic!("{} incomplete", s.name));
+            if s.name != "pingresp-then-connack" {
+                assert_eq!(used, s.bytes.len(), "{}", s.name);
+            }
+            crate::decode::run(&s.bytes);
+        }
+    }
+
+    #[test]
+    fn session_seeds_reach_their_flows() {
+        let got = |name: &str| {
+            let s = session_seeds()
+                .into_iter()
+                .find(|s| s.name == name)
+                .unwrap();
+            session::run_script(&s.bytes)
+        };
+        let qos1 = got("qos1-publish-puback");
+        assert_eq!((qos1.connected, qos1.published, qos1.errors), (1, 1, 0));
+        let qos2 = got("qos2-publish-pubrec-pubcomp");
+        assert_eq!((qos2.connected, qos2.published, qos2.errors), (1, 1, 0));
+        let sub = got("connack-split-subscribe-incoming");
+        assert_eq!(
+            (
+                sub.connected,
+                sub.subscribed,
+                sub.messages,
+                sub.unsubscribed,
+                sub.errors
+            ),
+            (1, 1, 2, 1, 0)
+        );
+        let ka = got("keepalive-ping-and-timeout");
+        assert_eq!((ka.connected, ka.errors), (1, 1), "{ka:?}");
+        let rc = got("reconnect-resends-with-dup");
+        assert_eq!((rc.connected, rc.published, rc.errors), (2, 3, 0), "{rc:?}");
+        let big = got("oversized-publish-skipped");
+        assert_eq!((big.skipped, big.errors), (1, 0), "{big:?}");
+        let bad = got("refused-then-garbage");
+        assert_eq!((bad.connected, bad.errors), (0, 3), "{bad:?}");
+    }
+
+    #[test]
+    fn script_formats_round_trip() {
+        let steps = [
+            S::Wire(vec![1, 2, 3]),
+            S::Broker(B::Publish {
+                qos: 2,
+                dup: true,
+                retain: false,
+                topic: 3,
+                id: IdRef::Raw(0x1234),
+                payload_len: 999,
+            }),
+            S::Broker(B::SubAck {
+                id: IdRef::Known(5),
+                count: 3,
+                codes: 0xe4,
+            }),
+            S::Advance(123_456),
+            S::Connect {
+                flags: 0xff,
+                keep_alive: 300,
+            },
+        ];
+        let bytes = session::encode_script(7, &steps);
+        let mut input = crate::input::Input::new(&bytes);
+        assert_eq!(input.u8(), 7);
+        for want in &steps {
+            assert_eq!(&session::Step::read(&mut input), want);
+        }
+        assert!(input.is_empty());
+
+        let case = sign_seeds().pop().unwrap();
+        let parsed = Case::read(&mut crate::input::Input::new(&case.bytes));
+        assert_eq!(parsed.write(), case.bytes);
+    }
+
+    #[test]
+    fn other_seeds_pass_their_targets() {
+        for s in ring_seeds() {
+            ring::run(&s.bytes);
+        }
+        for s in sign_seeds() {
+            crate::sign::run(&s.bytes);
+        }
+    }
+}
