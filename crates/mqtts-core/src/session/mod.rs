@@ -149,19 +149,12 @@ pub enum RequestError {
     /// The in-flight table, the message store or the send buffer is full; try again after
     /// acknowledgements arrived or the socket took more bytes.
     Busy,
-    /// The request is not valid MQTT (bad topic, empty filter list, too large, ...), or a QoS 1/2
-    /// PUBLISH is larger than the send buffer (`Invalid(EncodeError::BufferTooSmall)`).
+    /// The request is not valid MQTT (bad topic, empty filter list, too large, ...), or its packet
+    /// is larger than the send buffer (or, for QoS 1/2, the message store) and could never be
+    /// sent (`Invalid(EncodeError::BufferTooSmall)`); retrying cannot help.
     Invalid(EncodeError),
 }
 
-impl From<EncodeError> for RequestError {
-    fn from(e: EncodeError) -> Self {
-        match e {
-            EncodeError::BufferTooSmall => RequestError::Busy,
-            other => RequestError::Invalid(other),
-        }
-    }
-}
 
 /// Largest acknowledgement the session may have to queue while reading one packet.
 const ACK_LEN: usize = 4;
@@ -350,7 +343,14 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         }
         let id = self.allocate_id();
         publish.packet_id = Some(id);
-        let len = codec::encode_client(&Packet::Publish(publish), self.outbox.spare())?;
+        let len = match codec::encode_client(&Packet::Publish(publish), self.outbox.spare()) {
+            Ok(len) => len,
+            // Larger than the whole store: waiting for acknowledgements would never help.
+            Err(EncodeError::BufferTooSmall) if self.outbox.len() > 0 => {
+                return Err(RequestError::Busy)
+            }
+            Err(e) => return Err(RequestError::Invalid(e)),
+        };
         if len > TX {
             // It could never be sent, and stored it would hold back every later message.
             return Err(RequestError::Invalid(EncodeError::BufferTooSmall));

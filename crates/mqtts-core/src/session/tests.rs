@@ -573,7 +573,11 @@ fn full_send_buffer_holds_back_reading() {
         clean_session: true,
         ..connect_packet()
     };
-    assert_eq!(s.connect(0, &c), Err(RequestError::Busy)); // CONNECT is 14 bytes
+    // CONNECT is 14 bytes: it can never fit an 8-byte send buffer.
+    assert_eq!(
+        s.connect(0, &c),
+        Err(RequestError::Invalid(EncodeError::BufferTooSmall))
+    );
     let mut s: Session<16, 64, 2, 2> = Session::new(config());
     s.connect(0, &c).unwrap();
     s.transmitted(s.transmit().len());
@@ -666,4 +670,30 @@ mod props {
             let _ = run(&stream, &cuts);
         }
     }
+}
+
+#[test]
+fn requests_that_can_never_fit_are_invalid_and_temporary_lack_of_room_is_busy() {
+    const NEVER: RequestError = RequestError::Invalid(EncodeError::BufferTooSmall);
+    let (mut s, _rx) = online();
+    // QoS 0 and SUBSCRIBE larger than the 256-byte send buffer: never.
+    let big = [b'x'; 300];
+    assert_eq!(s.publish(1, "t", &big, QoS::AtMostOnce, false), Err(NEVER));
+    let long_filter = std::string::String::from_utf8(std::vec![b'f'; 300]).unwrap();
+    assert_eq!(
+        s.subscribe(1, &[(long_filter.as_str(), QoS::AtMostOnce)]),
+        Err(NEVER)
+    );
+    // QoS 1 larger than the whole 512-byte store: never, even with the store empty.
+    let huge = [b'y'; 600];
+    assert_eq!(s.publish(1, "t", &huge, QoS::AtLeastOnce, false), Err(NEVER));
+    // A QoS 0 message that fits only once queued bytes are gone: busy.
+    let half = [b'z'; 200];
+    s.publish(1, "t", &half, QoS::AtMostOnce, false).unwrap();
+    assert_eq!(
+        s.publish(1, "t", &half, QoS::AtMostOnce, false),
+        Err(RequestError::Busy)
+    );
+    drain(&mut s);
+    assert_eq!(s.publish(1, "t", &half, QoS::AtMostOnce, false), Ok(None));
 }

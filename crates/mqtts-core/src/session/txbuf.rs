@@ -1,5 +1,6 @@
 //! The outgoing byte queue: encoded packets waiting for the transport.
 
+use super::RequestError;
 use crate::codec::{self, EncodeError, Packet};
 
 /// A linear queue of encoded packets. Packets are appended whole, so the transport always sees
@@ -52,13 +53,19 @@ impl<const N: usize> TxBuf<N> {
         }
     }
 
-    /// Appends an encoded packet; `Err(BufferTooSmall)` leaves the queue unchanged.
-    pub(crate) fn push_packet(&mut self, packet: &Packet<'_>) -> Result<(), EncodeError> {
+    /// Appends an encoded packet. A failure leaves the queue unchanged: `Busy` when the packet
+    /// fits once the transport took queued bytes, `Invalid(BufferTooSmall)` when it never fits.
+    pub(crate) fn push_packet(&mut self, packet: &Packet<'_>) -> Result<(), RequestError> {
         self.compact();
         let out = self.buf.get_mut(self.end..).unwrap_or(&mut []);
-        let n = codec::encode_client(packet, out)?;
-        self.end += n;
-        Ok(())
+        match codec::encode_client(packet, out) {
+            Ok(n) => {
+                self.end += n;
+                Ok(())
+            }
+            Err(EncodeError::BufferTooSmall) if self.end > 0 => Err(RequestError::Busy),
+            Err(e) => Err(RequestError::Invalid(e)),
+        }
     }
 
     /// Appends bytes that already form whole packets (stored publishes being resent).
