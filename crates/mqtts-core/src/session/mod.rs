@@ -155,7 +155,6 @@ pub enum RequestError {
     Invalid(EncodeError),
 }
 
-
 /// Largest acknowledgement the session may have to queue while reading one packet.
 const ACK_LEN: usize = 4;
 /// Outstanding SUBSCRIBE / UNSUBSCRIBE requests tracked at once.

@@ -686,7 +686,10 @@ fn requests_that_can_never_fit_are_invalid_and_temporary_lack_of_room_is_busy() 
     );
     // QoS 1 larger than the whole 512-byte store: never, even with the store empty.
     let huge = [b'y'; 600];
-    assert_eq!(s.publish(1, "t", &huge, QoS::AtLeastOnce, false), Err(NEVER));
+    assert_eq!(
+        s.publish(1, "t", &huge, QoS::AtLeastOnce, false),
+        Err(NEVER)
+    );
     // A QoS 0 message that fits only once queued bytes are gone: busy.
     let half = [b'z'; 200];
     s.publish(1, "t", &half, QoS::AtMostOnce, false).unwrap();
