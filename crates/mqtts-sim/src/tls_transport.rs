@@ -208,6 +208,26 @@ impl TlsTransport {
         }
     }
 
+    /// Blocks for at most `timeout` until there is something for [`Transport::recv`]: decrypted
+    /// bytes rustls already holds, or bytes (or EOF, or an error) on the socket. Returns `false`
+    /// on timeout. For host event loops that would otherwise spin between polls; it does not
+    /// consume anything, and outside an established connection it returns `true` at once.
+    pub fn wait_readable(&mut self, timeout: Duration) -> bool {
+        let tcp = match &mut self.state {
+            State::Established(Channel::Tls(ch)) => {
+                match ch.conn.process_new_packets() {
+                    Ok(io) if io.plaintext_bytes_to_read() == 0 => {}
+                    // Buffered plaintext, or a TLS error that `recv` will report.
+                    _ => return true,
+                }
+                &ch.tcp
+            }
+            State::Established(Channel::Plain(tcp)) => &*tcp,
+            _ => return true,
+        };
+        wait_socket_readable(tcp, timeout)
+    }
+
     /// The connected peer's address, once TCP is up.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.state {
@@ -570,6 +590,25 @@ fn flush_tls(ch: &mut TlsChannel) -> io::Result<usize> {
         }
     }
     Ok(total)
+}
+
+/// A blocking `peek` with a read timeout on the (normally non-blocking) socket: readiness
+/// without `poll(2)`, which would need `unsafe` or another dependency.
+fn wait_socket_readable(tcp: &TcpStream, timeout: Duration) -> bool {
+    if timeout.is_zero() || tcp.set_nonblocking(false).is_err() {
+        return true;
+    }
+    let _ = tcp.set_read_timeout(Some(timeout));
+    let ready = match tcp.peek(&mut [0u8; 1]) {
+        Ok(_) => true,
+        Err(e) => !matches!(
+            e.kind(),
+            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
+        ),
+    };
+    // Back to non-blocking; if this failed every later call would block, so say "ready" and
+    // let `recv` surface whatever is wrong.
+    tcp.set_nonblocking(true).is_err() || ready
 }
 
 /// Opens a non-blocking socket and starts connecting. `true` when already connected.
