@@ -52,7 +52,8 @@ use serde::Serialize as DeriveSerialize;
 
 use crate::json::{self, Scalar};
 use crate::switch::{
-    switch_value, validate_changes, CommandError, SwitchBank, SwitchOutputs, Telemetry,
+    apply_validated, switch_value, validate_changes, Changes, CommandError, SwitchBank,
+    SwitchOutputs, Telemetry,
 };
 
 /// Longest device id.
@@ -218,8 +219,6 @@ fn command_id(value: Option<Scalar<'_>>) -> Option<heapless::String<MAX_COMMAND_
     Some(id)
 }
 
-type Changes<const N: usize> = heapless::Vec<(usize, bool), N>;
-
 fn validate<const N: usize>(
     obj: &json::Object<'_, MAX_MEMBERS>,
     bank: &SwitchBank<'_, N>,
@@ -261,15 +260,7 @@ pub fn handle_command<const N: usize, O: SwitchOutputs + ?Sized>(
         Err(_) => (None, Err(CommandError::MalformedJson)),
         Ok(obj) => (command_id(obj.get("id")), validate(&obj, bank)),
     };
-    let mut report_state = false;
-    let result = validated.and_then(|changes| {
-        bank.apply_all(&changes, outputs).map_err(|(applied, e)| {
-            report_state = applied > 0;
-            e
-        })?;
-        report_state = true;
-        Ok(())
-    });
+    let (report_state, result) = apply_validated(bank, validated, outputs);
     let error = result.err();
     let reply = Reply {
         id: id.as_deref(),

@@ -212,12 +212,29 @@ pub(crate) fn switch_value(v: crate::json::Scalar<'_>) -> Result<bool, CommandEr
     }
 }
 
+/// Validated switch changes: (index, new state), at most one per switch.
+pub(crate) type Changes<const N: usize> = heapless::Vec<(usize, bool), N>;
+
+/// Drives the outputs for a validated command. Returns whether the state must be reported (an
+/// output changed, also when a later one then failed) and the command's outcome.
+pub(crate) fn apply_validated<const N: usize, O: SwitchOutputs + ?Sized>(
+    bank: &mut SwitchBank<'_, N>,
+    validated: Result<Changes<N>, CommandError>,
+    outputs: &mut O,
+) -> (bool, Result<(), CommandError>) {
+    match validated.map(|changes| bank.apply_all(&changes, outputs)) {
+        Err(e) => (false, Err(e)),
+        Ok(Ok(())) => (true, Ok(())),
+        Ok(Err((applied, e))) => (applied > 0, Err(e)),
+    }
+}
+
 /// Validates `name: value` members against the bank into `(index, on)` changes. Nothing is
 /// applied; an empty member list is [`CommandError::MissingField`].
 pub(crate) fn validate_changes<const N: usize>(
     bank: &SwitchBank<'_, N>,
     members: &[(&str, crate::json::Scalar<'_>)],
-) -> Result<heapless::Vec<(usize, bool), N>, CommandError> {
+) -> Result<Changes<N>, CommandError> {
     if members.is_empty() {
         return Err(CommandError::MissingField);
     }

@@ -159,38 +159,40 @@ pub(crate) fn write_json<T: Serialize>(value: &T, out: &mut [u8]) -> Result<usiz
     serde_json_core::to_slice(value, out).map_err(|_| BufferTooSmall)
 }
 
-/// Writes a command reply with empty data for `result`, returning its length and code.
-pub(crate) fn write_reply<D: Serialize>(
+/// Writes the reply for a handled command (its data on success, empty data and the error's code
+/// otherwise) and describes the outcome.
+pub(crate) fn reply<D: Serialize>(
     id: Option<&str>,
     result: Result<D, CommandError>,
+    report_state: bool,
     out: &mut [u8],
-) -> Result<(usize, u16), BufferTooSmall> {
+) -> Result<Handled, BufferTooSmall> {
     let id = id.unwrap_or(NO_ID);
-    match result {
+    let (code, reply_len, error) = match result {
         Ok(data) => {
-            let len = write_json(
-                &Reply {
-                    id,
-                    code: code::OK,
-                    data,
-                },
-                out,
-            )?;
-            Ok((len, code::OK))
+            let reply = Reply {
+                id,
+                code: code::OK,
+                data,
+            };
+            (code::OK, write_json(&reply, out)?, None)
         }
         Err(e) => {
             let code = error_code(e);
-            let len = write_json(
-                &Reply {
-                    id,
-                    code,
-                    data: Empty {},
-                },
-                out,
-            )?;
-            Ok((len, code))
+            let reply = Reply {
+                id,
+                code,
+                data: Empty {},
+            };
+            (code, write_json(&reply, out)?, Some(e))
         }
-    }
+    };
+    Ok(Handled {
+        reply_len,
+        code,
+        report_state,
+        error,
+    })
 }
 
 #[cfg(test)]

@@ -35,11 +35,11 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::ids::{MessageId, PendingPosts};
-use super::{
-    write_json, write_reply, BufferTooSmall, Empty, Handled, Request, MAX_MEMBERS, REPLY_CAPACITY,
-};
+use super::{write_json, BufferTooSmall, Empty, Handled, Request, MAX_MEMBERS, REPLY_CAPACITY};
 use crate::json::{self, Scalar};
-use crate::switch::{validate_changes, CommandError, SwitchBank, SwitchOutputs, Telemetry};
+use crate::switch::{
+    apply_validated, validate_changes, CommandError, SwitchBank, SwitchOutputs, Telemetry,
+};
 
 /// Thing-model identifier of the uptime property (seconds, int).
 pub const PROP_UPTIME: &str = "Uptime";
@@ -163,23 +163,9 @@ pub fn handle_property_set<const N: usize, O: SwitchOutputs + ?Sized>(
             (id, validated)
         }
     };
-    let mut report_state = false;
-    let result = validated.and_then(|changes| {
-        bank.apply_all(&changes, outputs).map_err(|(applied, e)| {
-            report_state = applied > 0;
-            e
-        })?;
-        report_state = true;
-        Ok(Empty {})
-    });
-    let error = result.as_ref().err().copied();
-    let (reply_len, code) = write_reply(id.as_deref(), result, out)?;
-    Ok(Handled {
-        reply_len,
-        code,
-        report_state,
-        error,
-    })
+    let (report_state, result) = apply_validated(bank, validated, outputs);
+    let result = result.map(|()| Empty {});
+    super::reply(id.as_deref(), result, report_state, out)
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 
 use serde::Serialize;
 
-use super::{write_reply, BufferTooSmall, Handled, MAX_MEMBERS, REPLY_CAPACITY};
+use super::{BufferTooSmall, Handled, MAX_MEMBERS, REPLY_CAPACITY};
 use crate::json::{self, Scalar};
 use crate::switch::{CommandError, SwitchBank, SwitchOutputs};
 
@@ -56,15 +56,8 @@ pub fn handle_service<const N: usize, O: SwitchOutputs + ?Sized>(
             (id, result)
         }
     };
-    let error = result.as_ref().err().copied();
     let report_state = result.is_ok();
-    let (reply_len, code) = write_reply(id.as_deref(), result, out)?;
-    Ok(Handled {
-        reply_len,
-        code,
-        report_state,
-        error,
-    })
+    super::reply(id.as_deref(), result, report_state, out)
 }
 
 fn toggle<const N: usize, O: SwitchOutputs + ?Sized>(
