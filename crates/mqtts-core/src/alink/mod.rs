@@ -117,6 +117,30 @@ pub struct Handled {
 }
 
 /// The request id to echo: see the module docs.
+/// The start of handling a downlink request: checks that `out` can hold any reply, then parses
+/// `payload` (with `params` as the nested object) and reads its id, if usable.
+#[allow(clippy::type_complexity)]
+pub(crate) fn parse_request<'p>(
+    payload: &'p [u8],
+    out: &[u8],
+) -> Result<
+    (
+        Option<heapless::String<MAX_ID_LEN>>,
+        Result<crate::json::Object<'p, MAX_MEMBERS>, CommandError>,
+    ),
+    BufferTooSmall,
+> {
+    if out.len() < REPLY_CAPACITY {
+        return Err(BufferTooSmall);
+    }
+    Ok(
+        match crate::json::parse_object::<MAX_MEMBERS>(payload, Some("params")) {
+            Err(_) => (None, Err(CommandError::MalformedJson)),
+            Ok(obj) => (request_id(obj.get("id")), Ok(obj)),
+        },
+    )
+}
+
 pub(crate) fn request_id(
     value: Option<crate::json::Scalar<'_>>,
 ) -> Option<heapless::String<MAX_ID_LEN>> {

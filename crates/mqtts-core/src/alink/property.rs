@@ -35,7 +35,7 @@
 use serde::ser::{Serialize, SerializeMap, Serializer};
 
 use super::ids::{MessageId, PendingPosts};
-use super::{write_json, BufferTooSmall, Empty, Handled, Request, MAX_MEMBERS, REPLY_CAPACITY};
+use super::{write_json, BufferTooSmall, Empty, Handled, Request, MAX_MEMBERS};
 use crate::json::{self, Scalar};
 use crate::switch::{
     apply_validated, validate_changes, CommandError, SwitchBank, SwitchOutputs, Telemetry,
@@ -141,28 +141,19 @@ pub fn match_post_reply<const K: usize>(
 }
 
 /// Handles a property set payload: validates every parameter, then drives the outputs, then
-/// writes the `set_reply` into `out` (at least [`REPLY_CAPACITY`] bytes, checked first).
+/// writes the `set_reply` into `out` (at least [`REPLY_CAPACITY`](super::REPLY_CAPACITY) bytes, checked first).
 pub fn handle_property_set<const N: usize, O: SwitchOutputs + ?Sized>(
     payload: &[u8],
     bank: &mut SwitchBank<'_, N>,
     outputs: &mut O,
     out: &mut [u8],
 ) -> Result<Handled, BufferTooSmall> {
-    if out.len() < REPLY_CAPACITY {
-        return Err(BufferTooSmall);
-    }
-    let (id, validated) = match json::parse_object::<MAX_MEMBERS>(payload, Some("params")) {
-        Err(_) => (None, Err(CommandError::MalformedJson)),
-        Ok(obj) => {
-            let id = super::request_id(obj.get("id"));
-            let validated = match (&id, obj.get("params"), &obj.nested) {
-                (None, _, _) | (_, None, _) => Err(CommandError::MissingField),
-                (_, Some(_), None) => Err(CommandError::WrongType),
-                (_, _, Some(params)) => validate_changes(bank, params),
-            };
-            (id, validated)
-        }
-    };
+    let (id, obj) = super::parse_request(payload, out)?;
+    let validated = obj.and_then(|obj| match (&id, obj.get("params"), &obj.nested) {
+        (None, _, _) | (_, None, _) => Err(CommandError::MissingField),
+        (_, Some(_), None) => Err(CommandError::WrongType),
+        (_, _, Some(params)) => validate_changes(bank, params),
+    });
     let (report_state, result) = apply_validated(bank, validated, outputs);
     let result = result.map(|()| Empty {});
     super::reply(id.as_deref(), result, report_state, out)

@@ -18,8 +18,8 @@
 
 use serde::Serialize;
 
-use super::{BufferTooSmall, Handled, MAX_MEMBERS, REPLY_CAPACITY};
-use crate::json::{self, Scalar};
+use super::{BufferTooSmall, Handled};
+use crate::json::Scalar;
 use crate::switch::{CommandError, SwitchBank, SwitchOutputs};
 
 /// Identifier of the toggle service.
@@ -31,7 +31,7 @@ struct ToggleData {
 }
 
 /// Handles a call of service `identifier` (from [`super::topics::Inbound::Service`]): validates,
-/// acts, and writes the reply into `out` (at least [`REPLY_CAPACITY`] bytes, checked first).
+/// acts, and writes the reply into `out` (at least [`REPLY_CAPACITY`](super::REPLY_CAPACITY) bytes, checked first).
 pub fn handle_service<const N: usize, O: SwitchOutputs + ?Sized>(
     identifier: &str,
     payload: &[u8],
@@ -39,23 +39,16 @@ pub fn handle_service<const N: usize, O: SwitchOutputs + ?Sized>(
     outputs: &mut O,
     out: &mut [u8],
 ) -> Result<Handled, BufferTooSmall> {
-    if out.len() < REPLY_CAPACITY {
-        return Err(BufferTooSmall);
-    }
-    let (id, result) = match json::parse_object::<MAX_MEMBERS>(payload, Some("params")) {
-        Err(_) => (None, Err(CommandError::MalformedJson)),
-        Ok(obj) => {
-            let id = super::request_id(obj.get("id"));
-            let result = if id.is_none() {
-                Err(CommandError::MissingField)
-            } else if identifier == SERVICE_TOGGLE {
-                toggle(obj.nested.as_deref(), bank, outputs)
-            } else {
-                Err(CommandError::UnknownCommand)
-            };
-            (id, result)
+    let (id, obj) = super::parse_request(payload, out)?;
+    let result = obj.and_then(|obj| {
+        if id.is_none() {
+            Err(CommandError::MissingField)
+        } else if identifier == SERVICE_TOGGLE {
+            toggle(obj.nested.as_deref(), bank, outputs)
+        } else {
+            Err(CommandError::UnknownCommand)
         }
-    };
+    });
     let report_state = result.is_ok();
     super::reply(id.as_deref(), result, report_state, out)
 }
