@@ -25,9 +25,17 @@
 //! | `connect_timeout_ms` | int | 30000 | 1000..=120000 |
 //! | `inflight_max` | int | 4 | 1..=16 |
 //! | `backoff_min_ms` | int | 1000 | 100..=600000 |
-//! | `backoff_max_ms` | int | 120000 | `backoff_min_ms`..=3600000 |
+//! | `backoff_max_ms` | int | 120000 | 100..=3600000 and ≥ `backoff_min_ms` |
 //! | `telemetry_period_s` | int | 60 | 0 (off) or 5..=86400 |
 //! | `clean_session` | bool | true | — |
+//!
+//! The numeric rules are data: [`RANGES`] holds one [`OptionRange`] per rule and
+//! [`DeviceConfig::validate`] checks the options against those very constants. The firmware's
+//! Kconfig `range`s, the docs' tables and this table are tested against [`RANGES`]
+//! (`crates/mqtts-sim/tests/kconfig_defaults.rs`). Kconfig cannot say "0 or 5..=86400": its
+//! `range` is then `0..=max` and CMakeLists.txt plus a `BUILD_ASSERT` reject the gap; anything
+//! else Kconfig cannot express (lengths, characters, `backoff_max_ms` ≥ `backoff_min_ms`) is
+//! caught by CMake or by `validate` at boot, which halts the firmware naming the option.
 
 use core::fmt;
 
@@ -154,6 +162,101 @@ impl ConfigError {
     }
 }
 
+/// The allowed values of one numeric option: `min..=max`, and also 0 when
+/// [`zero_is_off`](Self::zero_is_off). See [`RANGES`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptionRange {
+    /// The option name.
+    pub field: &'static str,
+    /// The profile the rule applies to; `None`: every profile.
+    pub profile: Option<Profile>,
+    /// Smallest allowed value (apart from 0 when `zero_is_off`).
+    pub min: u32,
+    /// Largest allowed value.
+    pub max: u32,
+    /// 0 is allowed too and turns the feature off.
+    pub zero_is_off: bool,
+}
+
+impl OptionRange {
+    const fn new(field: &'static str, profile: Option<Profile>, min: u32, max: u32) -> Self {
+        OptionRange {
+            field,
+            profile,
+            min,
+            max,
+            zero_is_off: false,
+        }
+    }
+
+    /// Whether `value` is allowed.
+    pub const fn allows(&self, value: u32) -> bool {
+        (self.zero_is_off && value == 0) || (value >= self.min && value <= self.max)
+    }
+
+    /// `Ok` when `value` is allowed, otherwise [`ConfigProblem::OutOfRange`] with
+    /// `min..=max` for [`field`](Self::field).
+    pub fn check(&self, value: u32) -> Result<(), ConfigError> {
+        if self.allows(value) {
+            Ok(())
+        } else {
+            Err(ConfigError::new(
+                self.field,
+                ConfigProblem::OutOfRange {
+                    min: self.min,
+                    max: self.max,
+                },
+            ))
+        }
+    }
+}
+
+/// `broker_port`: any TCP port but 0.
+pub const RANGE_BROKER_PORT: OptionRange = OptionRange::new("broker_port", None, 1, 65_535);
+/// `keepalive_s` on Alibaba: the platform's 30..=1200 s.
+pub const RANGE_KEEPALIVE_S_ALIYUN: OptionRange = OptionRange::new(
+    "keepalive_s",
+    Some(Profile::Aliyun),
+    KEEPALIVE_MIN_S as u32,
+    KEEPALIVE_MAX_S as u32,
+);
+/// `keepalive_s` on a self-hosted broker: any MQTT value (0 = no keep-alive, MQTT 3.1.1
+/// §3.1.2.10; the session then sends no PINGREQ).
+pub const RANGE_KEEPALIVE_S_SELF_HOSTED: OptionRange =
+    OptionRange::new("keepalive_s", Some(Profile::SelfHosted), 0, 65_535);
+/// `ping_timeout_ms`.
+pub const RANGE_PING_TIMEOUT_MS: OptionRange =
+    OptionRange::new("ping_timeout_ms", None, 100, 60_000);
+/// `connect_timeout_ms`: TCP + TLS + CONNACK.
+pub const RANGE_CONNECT_TIMEOUT_MS: OptionRange =
+    OptionRange::new("connect_timeout_ms", None, 1_000, 120_000);
+/// `inflight_max`: the firmware's in-flight table has this many slots.
+pub const RANGE_INFLIGHT_MAX: OptionRange = OptionRange::new("inflight_max", None, 1, 16);
+/// `backoff_min_ms`.
+pub const RANGE_BACKOFF_MIN_MS: OptionRange =
+    OptionRange::new("backoff_min_ms", None, 100, 600_000);
+/// `backoff_max_ms`; it must also be at least `backoff_min_ms`.
+pub const RANGE_BACKOFF_MAX_MS: OptionRange =
+    OptionRange::new("backoff_max_ms", None, 100, 3_600_000);
+/// `telemetry_period_s`: 0 (reports only on connect and on change) or 5..=86400.
+pub const RANGE_TELEMETRY_PERIOD_S: OptionRange = OptionRange {
+    zero_is_off: true,
+    ..OptionRange::new("telemetry_period_s", None, 5, 86_400)
+};
+
+/// Every numeric rule [`DeviceConfig::validate`] checks, in the order it checks them.
+pub const RANGES: [OptionRange; 9] = [
+    RANGE_BROKER_PORT,
+    RANGE_KEEPALIVE_S_ALIYUN,
+    RANGE_KEEPALIVE_S_SELF_HOSTED,
+    RANGE_PING_TIMEOUT_MS,
+    RANGE_CONNECT_TIMEOUT_MS,
+    RANGE_INFLIGHT_MAX,
+    RANGE_BACKOFF_MIN_MS,
+    RANGE_BACKOFF_MAX_MS,
+    RANGE_TELEMETRY_PERIOD_S,
+];
+
 /// Longest client id.
 pub const MAX_CLIENT_ID_LEN: usize = 64;
 /// Longest broker host name.
@@ -272,7 +375,7 @@ impl<'a> DeviceConfig<'a> {
                 },
             ));
         }
-        range("broker_port", self.broker_port.into(), 1, 65_535)?;
+        RANGE_BROKER_PORT.check(self.broker_port.into())?;
 
         if let Some(id) = self.client_id {
             not_empty("client_id", id)?;
@@ -290,15 +393,10 @@ impl<'a> DeviceConfig<'a> {
             Profile::SelfHosted => self.validate_self_hosted()?,
         }
 
-        range("ping_timeout_ms", self.ping_timeout_ms, 100, 60_000)?;
-        range(
-            "connect_timeout_ms",
-            self.connect_timeout_ms,
-            1_000,
-            120_000,
-        )?;
-        range("inflight_max", self.inflight_max.into(), 1, 16)?;
-        range("backoff_min_ms", self.backoff_min_ms, 100, 600_000)?;
+        RANGE_PING_TIMEOUT_MS.check(self.ping_timeout_ms)?;
+        RANGE_CONNECT_TIMEOUT_MS.check(self.connect_timeout_ms)?;
+        RANGE_INFLIGHT_MAX.check(self.inflight_max.into())?;
+        RANGE_BACKOFF_MIN_MS.check(self.backoff_min_ms)?;
         if self.backoff_max_ms < self.backoff_min_ms {
             return Err(err(
                 "backoff_max_ms",
@@ -307,11 +405,8 @@ impl<'a> DeviceConfig<'a> {
                 },
             ));
         }
-        range("backoff_max_ms", self.backoff_max_ms, 100, 3_600_000)?;
-        if self.telemetry_period_s != 0 {
-            range("telemetry_period_s", self.telemetry_period_s, 5, 86_400)?;
-        }
-        Ok(())
+        RANGE_BACKOFF_MAX_MS.check(self.backoff_max_ms)?;
+        RANGE_TELEMETRY_PERIOD_S.check(self.telemetry_period_s)
     }
 
     fn validate_aliyun(&self) -> Result<(), ConfigError> {
@@ -353,12 +448,7 @@ impl<'a> DeviceConfig<'a> {
         if self.password.is_some() {
             return Err(err("password", Conflict { with: "profile" }));
         }
-        range(
-            "keepalive_s",
-            self.keepalive_s.into(),
-            KEEPALIVE_MIN_S.into(),
-            KEEPALIVE_MAX_S.into(),
-        )
+        RANGE_KEEPALIVE_S_ALIYUN.check(self.keepalive_s.into())
     }
 
     fn validate_self_hosted(&self) -> Result<(), ConfigError> {
@@ -394,8 +484,7 @@ impl<'a> DeviceConfig<'a> {
                 return Err(err(field, Conflict { with: "profile" }));
             }
         }
-        // keepalive_s: any u16 is valid (0 = off).
-        Ok(())
+        RANGE_KEEPALIVE_S_SELF_HOSTED.check(self.keepalive_s.into())
     }
 }
 
@@ -418,17 +507,6 @@ fn max_len(field: &'static str, value: &str, max: usize) -> Result<(), ConfigErr
         Err(ConfigError::new(field, ConfigProblem::TooLong { max }))
     } else {
         Ok(())
-    }
-}
-
-fn range(field: &'static str, value: u32, min: u32, max: u32) -> Result<(), ConfigError> {
-    if (min..=max).contains(&value) {
-        Ok(())
-    } else {
-        Err(ConfigError::new(
-            field,
-            ConfigProblem::OutOfRange { min, max },
-        ))
     }
 }
 
@@ -1402,6 +1480,90 @@ mod tests {
         ] {
             assert_eq!(ok.validate(), Ok(()), "{ok:?}");
         }
+    }
+
+    /// `config` with numeric option `field` set to `value`; `None` when the value does not fit
+    /// the field's type.
+    fn with(
+        mut config: DeviceConfig<'static>,
+        field: &str,
+        value: u32,
+    ) -> Option<DeviceConfig<'static>> {
+        let small = u16::try_from(value).ok();
+        match field {
+            "broker_port" => config.broker_port = small?,
+            "keepalive_s" => config.keepalive_s = small?,
+            "inflight_max" => config.inflight_max = small?,
+            "ping_timeout_ms" => config.ping_timeout_ms = value,
+            "connect_timeout_ms" => config.connect_timeout_ms = value,
+            "backoff_min_ms" => config.backoff_min_ms = value,
+            "backoff_max_ms" => config.backoff_max_ms = value,
+            "telemetry_period_s" => config.telemetry_period_s = value,
+            _ => panic!("RANGES names unknown option {field}"),
+        }
+        Some(config)
+    }
+
+    /// `validate` enforces exactly the table: both ends pass, one past either end fails with
+    /// the table's `min..=max`, 0 passes only where the table allows it.
+    #[test]
+    fn validate_enforces_ranges_table() {
+        for r in RANGES {
+            let base = match r.profile {
+                Some(Profile::SelfHosted) => selfhosted(),
+                _ => aliyun(),
+            };
+            // Wide back-off bounds, so that only the option under test can fail.
+            let base = DeviceConfig {
+                backoff_min_ms: 100,
+                backoff_max_ms: 3_600_000,
+                ..base
+            };
+            let out = OutOfRange {
+                min: r.min,
+                max: r.max,
+            };
+            for ok in [r.min, r.max, (r.min / 2).saturating_add(r.max / 2)] {
+                let c = with(base, r.field, ok).unwrap();
+                assert_eq!(c.validate(), Ok(()), "{r:?} {ok}");
+                assert!(r.allows(ok));
+            }
+            if let Some(c) = with(base, r.field, r.max.saturating_add(1)) {
+                assert!(r.max < u32::MAX);
+                fails(c, r.field, out);
+            }
+            if r.min > 1 {
+                let c = with(base, r.field, r.min - 1).unwrap();
+                if r.field == "backoff_max_ms" {
+                    // Below its own minimum it is first below backoff_min_ms (≥ 100).
+                    fails(
+                        c,
+                        r.field,
+                        Conflict {
+                            with: "backoff_min_ms",
+                        },
+                    );
+                } else {
+                    fails(c, r.field, out);
+                }
+            }
+            let zero = with(base, r.field, 0).unwrap();
+            assert_eq!(
+                zero.validate().is_ok(),
+                r.zero_is_off || r.min == 0,
+                "{r:?}"
+            );
+            assert_eq!(r.allows(0), r.zero_is_off || r.min == 0, "{r:?}");
+        }
+        // One rule per option and profile.
+        for (i, a) in RANGES.iter().enumerate() {
+            for b in &RANGES[i + 1..] {
+                let overlap = a.profile.is_none() || b.profile.is_none() || a.profile == b.profile;
+                assert!(a.field != b.field || !overlap, "{a:?} {b:?}");
+            }
+        }
+        assert_eq!(RANGE_KEEPALIVE_S_ALIYUN.min, 30);
+        assert_eq!(RANGE_KEEPALIVE_S_ALIYUN.max, 1200);
     }
 
     #[test]

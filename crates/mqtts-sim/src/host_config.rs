@@ -17,7 +17,7 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use mqtts_core::config::{ConfigError, ConfigProblem, DeviceConfig};
+use mqtts_core::config::{ConfigError, ConfigProblem, DeviceConfig, RANGES};
 use mqtts_core::device::{Identity, IdentityError};
 use mqtts_core::switch::{NameError, SwitchBank, MAX_NAME_LEN};
 use serde::Deserialize;
@@ -134,7 +134,11 @@ pub fn describe(e: &ConfigError, value: Option<&str>) -> ConfigReport {
         ConfigProblem::Missing => "missing: this option is required here".to_string(),
         ConfigProblem::Empty => "empty: give a value or leave the option out".to_string(),
         ConfigProblem::OutOfRange { min, max } => {
-            format!("out of range{shown}; allowed: {min}..={max}")
+            // Kconfig and the error only carry min..=max; the table says whether 0 (off) is
+            // allowed as well.
+            let off = RANGES.iter().any(|r| r.field == e.field && r.zero_is_off);
+            let zero = if off { "0 (off) or " } else { "" };
+            format!("out of range{shown}; allowed: {zero}{min}..={max}")
         }
         ConfigProblem::InvalidValue { allowed } => {
             format!("invalid value{shown}; allowed: {allowed}")
@@ -534,6 +538,18 @@ mod tests {
 
         let e = err(&selfhosted("ping_timeout_ms = -1"));
         assert!(e.message.contains("100..=60000"), "{e}");
+
+        let e = err(&selfhosted("telemetry_period_s = 4"));
+        assert_eq!(e.field.as_deref(), Some("telemetry_period_s"));
+        assert!(e.message.contains("allowed: 0 (off) or 5..=86400"), "{e}");
+        let e = err(&selfhosted("backoff_min_ms = 99"));
+        assert!(e.message.contains("allowed: 100..=600000"), "{e}");
+        assert!(
+            HostConfig::parse(&selfhosted("keepalive_s = 0\ntelemetry_period_s = 0"))
+                .unwrap()
+                .check(false)
+                .is_ok()
+        );
 
         let e = err(&selfhosted("aliyun_sign_method = \"sha3\""));
         assert_eq!(e.field.as_deref(), Some("aliyun_sign_method"));
