@@ -201,7 +201,10 @@ pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, c
 {
     config: SessionConfig,
     state: State,
-    keep_alive_ms: u64,
+    /// The latest `now` given to `connect`, `poll_event` or `handle_timeout`: the reference
+    /// that turns the 32-bit deadlines back into the caller's 64-bit time (`next_timeout`).
+    clock: u64,
+    keep_alive_ms: u32,
     /// The current CONNECT asked for a clean session.
     clean_session: bool,
     tx: TxBuf<TX>,
@@ -209,10 +212,10 @@ pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, c
     incoming_qos2: heapless::Vec<u16, QOS2_IN>,
     pending: heapless::Vec<PendingRequest, MAX_PENDING_REQUESTS>,
     next_id: u16,
-    connect_at: u64,
-    last_tx: u64,
-    last_rx: u64,
-    ping_sent_at: Option<u64>,
+    connect_at: Millis,
+    last_tx: Millis,
+    last_rx: Millis,
+    ping_sent_at: Option<Millis>,
     /// Bytes of the packet surfaced by the last event, consumed on the next poll.
     surfaced: usize,
     /// Bytes of an oversized packet still to drop.
@@ -227,6 +230,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         Session {
             config,
             state: State::Disconnected,
+            clock: 0,
             keep_alive_ms: 0,
             clean_session: true,
             tx: TxBuf::new(),
@@ -263,8 +267,10 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     pub fn connect(&mut self, now: u64, connect: &Connect<'_>) -> Result<(), RequestError> {
         self.connection_lost();
         self.tx.push_packet(&Packet::Connect(*connect))?;
+        self.clock = now;
+        let now = millis(now);
         self.state = State::AwaitConnAck;
-        self.keep_alive_ms = u64::from(connect.keep_alive) * 1000;
+        self.keep_alive_ms = u32::from(connect.keep_alive) * 1000;
         self.clean_session = connect.clean_session;
         self.connect_at = now;
         self.last_tx = now;
@@ -321,6 +327,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         qos: QoS,
         retain: bool,
     ) -> Result<Option<u16>, RequestError> {
+        let now = millis(now);
         let mut publish = Publish {
             dup: false,
             qos,
@@ -364,7 +371,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     /// Subscribes to topic filters; returns the packet id that [`Event::Subscribed`] will carry.
     pub fn subscribe(&mut self, now: u64, filters: &[(&str, QoS)]) -> Result<u16, RequestError> {
         let count = u8::try_from(filters.len()).map_err(|_| RequestError::Busy)?;
-        self.request(now, count, |packet_id| {
+        self.request(millis(now), count, |packet_id| {
             Packet::Subscribe(Subscribe {
                 packet_id,
                 topics: SubscribeTopics::Slice(filters),
@@ -374,7 +381,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     /// Unsubscribes from topic filters; returns the packet id that [`Event::Unsubscribed`] carries.
     pub fn unsubscribe(&mut self, now: u64, filters: &[&str]) -> Result<u16, RequestError> {
-        self.request(now, UNSUBSCRIBE, |packet_id| {
+        self.request(millis(now), UNSUBSCRIBE, |packet_id| {
             Packet::Unsubscribe(Unsubscribe {
                 packet_id,
                 topics: UnsubscribeTopics::Slice(filters),
@@ -384,7 +391,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     fn request<'p>(
         &mut self,
-        now: u64,
+        now: Millis,
         filters: u8,
         packet: impl FnOnce(u16) -> Packet<'p>,
     ) -> Result<u16, RequestError> {
@@ -414,6 +421,8 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         now: u64,
         rx: &'r mut RingBuffer<N>,
     ) -> Result<Option<Event<'r>>, SessionError> {
+        self.clock = now;
+        let now = millis(now);
         rx.consume(core::mem::take(&mut self.surfaced));
         loop {
             match self.step(now, rx)? {
@@ -439,7 +448,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     fn step<const N: usize>(
         &mut self,
-        now: u64,
+        now: Millis,
         rx: &mut RingBuffer<N>,
     ) -> Result<Step, SessionError> {
         if self.state == State::Disconnected {
@@ -497,7 +506,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     /// acknowledged (its id is near the front) so the broker does not redeliver it forever.
     fn skip_oversized<const N: usize>(
         &mut self,
-        now: u64,
+        now: Millis,
         header: &FixedHeader,
         rx: &mut RingBuffer<N>,
     ) -> Result<Step, SessionError> {
@@ -548,7 +557,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     fn handle_packet(
         &mut self,
-        now: u64,
+        now: Millis,
         packet_type: u8,
         packet: &Packet<'_>,
     ) -> Result<Handled, SessionError> {
@@ -621,7 +630,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         }
     }
 
-    fn handle_connack(&mut self, now: u64, ack: &ConnAck) -> Result<Handled, SessionError> {
+    fn handle_connack(&mut self, now: Millis, ack: &ConnAck) -> Result<Handled, SessionError> {
         if ack.code != ConnectReturnCode::Accepted {
             self.state = State::Disconnected;
             return Err(SessionError::Refused(ack.code));
@@ -681,14 +690,14 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     }
 
     /// Queues an acknowledgement; room for it was checked before the packet was read.
-    fn queue_ack(&mut self, now: u64, ack: &Packet<'_>) {
+    fn queue_ack(&mut self, now: Millis, ack: &Packet<'_>) {
         if self.tx.push_packet(ack).is_ok() {
             self.last_tx = now;
         }
     }
 
     /// Sends stored messages that wait for it, in publish order, as far as the send buffer allows.
-    fn flush_outbox(&mut self, now: u64) {
+    fn flush_outbox(&mut self, now: Millis) {
         if self.state != State::Connected {
             return;
         }
@@ -733,10 +742,12 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     /// sending stored messages that did not fit before. Call at [`Session::next_timeout`] or
     /// whenever convenient.
     pub fn handle_timeout(&mut self, now: u64) -> Result<(), SessionError> {
+        self.clock = now;
+        let now = millis(now);
         match self.state {
             State::Disconnected => return Ok(()),
             State::AwaitConnAck => {
-                if elapsed(now, self.connect_at) >= u64::from(self.config.connack_timeout_ms) {
+                if elapsed(now, self.connect_at) >= self.config.connack_timeout_ms {
                     return Err(SessionError::ConnAckTimeout);
                 }
                 return Ok(());
@@ -744,17 +755,17 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             State::Connected => {}
         }
         if let Some(sent) = self.ping_sent_at {
-            if elapsed(now, sent) >= u64::from(self.config.ping_timeout_ms) {
+            if elapsed(now, sent) >= self.config.ping_timeout_ms {
                 return Err(SessionError::KeepaliveTimeout);
             }
         } else if self.keep_alive_ms > 0
-            && elapsed(now, self.last_tx.min(self.last_rx)) >= self.keep_alive_ms
+            && elapsed(now, self.last_tx).max(elapsed(now, self.last_rx)) >= self.keep_alive_ms
             && self.tx.push_packet(&Packet::PingReq).is_ok()
         {
             self.ping_sent_at = Some(now);
             self.last_tx = now;
         }
-        let retry = u64::from(self.config.qos1_retry_ms);
+        let retry = self.config.qos1_retry_ms;
         if retry > 0 {
             for slot in self.outbox.slots_mut() {
                 if !slot.qos2
@@ -771,42 +782,60 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     /// The earliest time [`Session::handle_timeout`] has something to do, if any.
     pub fn next_timeout(&self) -> Option<u64> {
-        match self.state {
+        // Each timer as the signed time left from `clock` (see `Millis`).
+        let left = |since: Millis, after: u32| {
+            since.wrapping_add(after).wrapping_sub(millis(self.clock)) as i32
+        };
+        let left = match self.state {
             State::Disconnected => None,
-            State::AwaitConnAck => Some(
-                self.connect_at
-                    .saturating_add(u64::from(self.config.connack_timeout_ms)),
-            ),
+            State::AwaitConnAck => Some(left(self.connect_at, self.config.connack_timeout_ms)),
             State::Connected => {
                 let keepalive = match self.ping_sent_at {
-                    Some(sent) => Some(sent.saturating_add(u64::from(self.config.ping_timeout_ms))),
+                    Some(sent) => Some(left(sent, self.config.ping_timeout_ms)),
                     None if self.keep_alive_ms > 0 => Some(
-                        self.last_tx
-                            .min(self.last_rx)
-                            .saturating_add(self.keep_alive_ms),
+                        left(self.last_tx, self.keep_alive_ms)
+                            .min(left(self.last_rx, self.keep_alive_ms)),
                     ),
                     None => None,
                 };
-                let retry = u64::from(self.config.qos1_retry_ms);
+                let retry = self.config.qos1_retry_ms;
                 let resend = self
                     .outbox
                     .iter_slots()
                     .filter(|s| retry > 0 && !s.qos2 && s.stage == Stage::AwaitAck)
-                    .map(|s| s.sent_at.saturating_add(retry))
+                    .map(|s| left(s.sent_at, retry))
                     .min();
                 match (keepalive, resend) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
             }
-        }
+        }?;
+        Some(self.clock.saturating_add_signed(i64::from(left)))
     }
 }
 
 const PUBLISH: u8 = 3;
 
-fn elapsed(now: u64, since: u64) -> u64 {
-    now.saturating_sub(since)
+/// A time on the session's own clock: the low 32 bits of the caller's milliseconds.
+///
+/// Timestamps are kept in 32 bits to keep the code small on 32-bit cores (every 64-bit add,
+/// compare and store is several instructions there). The clock wraps every 2^32 ms (49.7 days),
+/// so only differences are ever used, with wrapping arithmetic: a difference is exact while the
+/// real one is below 2^32 ms, and [`Session::next_timeout`] (a signed difference from the latest
+/// `now`) while it is below 2^31 ms (24.8 days). That holds as long as the caller runs
+/// `poll_event` or `handle_timeout` at least every 24 days (any event loop does) and the
+/// [`SessionConfig`] times are below 2^31 ms.
+type Millis = u32;
+
+/// The session's clock at the caller's time `now` (truncation is the point: see [`Millis`]).
+fn millis(now: u64) -> Millis {
+    now as u32
+}
+
+/// Milliseconds from `since` to `now`, across a wrap of the clock.
+fn elapsed(now: Millis, since: Millis) -> u32 {
+    now.wrapping_sub(since)
 }
 
 fn decode_error(e: DecodeError) -> SessionError {
