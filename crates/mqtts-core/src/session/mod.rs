@@ -283,7 +283,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     pub fn disconnect(&mut self) {
         if self.state == State::Connected {
             // A full buffer only loses the courtesy packet; the close that follows still ends it.
-            let _ = self.tx.push_packet(&Packet::Disconnect);
+            let _ = self.tx.push_bytes(&[0xe0, 0x00]);
         }
         self.state = State::Disconnected;
     }
@@ -536,12 +536,12 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                             return Err(decode_error(DecodeError::ZeroPacketId));
                         }
                         let ack = if qos == QoS::AtLeastOnce {
-                            Packet::PubAck(id)
+                            PUBACK
                         } else {
                             self.remember_qos2(id);
-                            Packet::PubRec(id)
+                            PUBREC
                         };
-                        self.queue_ack(now, &ack);
+                        self.queue_ack(now, ack, id);
                     }
                 }
             }
@@ -572,12 +572,12 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                 let deliver = match (p.qos, p.packet_id) {
                     (QoS::AtMostOnce, _) => true,
                     (QoS::AtLeastOnce, Some(id)) => {
-                        self.queue_ack(now, &Packet::PubAck(id));
+                        self.queue_ack(now, PUBACK, id);
                         true
                     }
                     (QoS::ExactlyOnce, Some(id)) => {
                         let first = self.remember_qos2(id);
-                        self.queue_ack(now, &Packet::PubRec(id));
+                        self.queue_ack(now, PUBREC, id);
                         first
                     }
                     // Decode guarantees an id for QoS 1/2.
@@ -604,7 +604,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                     self.incoming_qos2.swap_remove(pos);
                 }
                 // Answered even for an unknown id, so the broker can finish its side (§4.3.3).
-                self.queue_ack(now, &Packet::PubComp(id));
+                self.queue_ack(now, PUBCOMP, id);
                 Ok(Handled::Consumed)
             }
             Packet::PubComp(id) => Ok(self.complete(id, true)),
@@ -690,8 +690,8 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     }
 
     /// Queues an acknowledgement; room for it was checked before the packet was read.
-    fn queue_ack(&mut self, now: Millis, ack: &Packet<'_>) {
-        if self.tx.push_packet(ack).is_ok() {
+    fn queue_ack(&mut self, now: Millis, first_byte: u8, id: u16) {
+        if self.tx.push_ack(first_byte, id) {
             self.last_tx = now;
         }
     }
@@ -710,7 +710,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                     Some(bytes) => self.tx.push_bytes(bytes),
                     None => false,
                 },
-                Stage::RelQueued => self.tx.push_packet(&Packet::PubRel(slot.packet_id)).is_ok(),
+                Stage::RelQueued => self.tx.push_ack(PUBREL, slot.packet_id),
                 Stage::AwaitAck | Stage::AwaitComp => continue,
             };
             if !sent {
@@ -760,7 +760,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             }
         } else if self.keep_alive_ms > 0
             && elapsed(now, self.last_tx).max(elapsed(now, self.last_rx)) >= self.keep_alive_ms
-            && self.tx.push_packet(&Packet::PingReq).is_ok()
+            && self.tx.push_bytes(&[0xc0, 0x00])
         {
             self.ping_sent_at = Some(now);
             self.last_tx = now;
@@ -816,6 +816,13 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 }
 
 const PUBLISH: u8 = 3;
+
+// First bytes of the acknowledgements, which the session writes itself (4 fixed bytes: not
+// worth the generic encoder).
+const PUBACK: u8 = 0x40;
+const PUBREC: u8 = 0x50;
+const PUBREL: u8 = 0x62;
+const PUBCOMP: u8 = 0x70;
 
 /// A time on the session's own clock: the low 32 bits of the caller's milliseconds.
 ///
