@@ -114,7 +114,9 @@ impl SwitchOutputs for Outputs {
 fn run(device: &mut ProbeDevice) {
     while let Some(event) = device.poll(now(), opaque(&RANDOM)) {
         sink(match event {
-            DeviceEvent::Offline { cause, retry_in_ms } => cause.as_str().len() as u32 ^ retry_in_ms,
+            DeviceEvent::Offline { cause, retry_in_ms } => {
+                cause.as_str().len() as u32 ^ retry_in_ms
+            }
             DeviceEvent::Command { changed, error } => {
                 u32::from(changed) | u32::from(error.is_some()) << 1
             }

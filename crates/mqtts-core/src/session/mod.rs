@@ -196,6 +196,11 @@ enum Step {
 /// - `STORE`: bytes for unacknowledged QoS 1/2 PUBLISH packets, kept across reconnects.
 /// - `INFLIGHT`: how many QoS 1/2 messages may be unacknowledged at once.
 /// - `QOS2_IN`: incoming QoS 2 packet ids remembered until their PUBREL (exactly-once delivery).
+///
+/// Times (`now`, [`Session::next_timeout`]) are the caller's milliseconds as `u64`; inside, the
+/// session keeps their low 32 bits and compares only wrapping differences. That is exact as long
+/// as [`Session::poll_event`] or [`Session::handle_timeout`] runs at least every 2^31 ms
+/// (24.8 days) and the [`SessionConfig`] times are below 2^31 ms.
 #[derive(Debug)]
 pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>
 {
