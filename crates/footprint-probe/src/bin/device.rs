@@ -1,67 +1,63 @@
-//! The device image, as far as the core exists today: the `session` workload run through the
-//! connection driver (`Driver` over a `Transport`, reconnect `Backoff`) with Alibaba Cloud IoT
-//! credentials signed on the device (HMAC-SHA256, `aliyun::sign`).
+//! The device image: the core's whole `device::Device` as the firmware runs it on Alibaba Cloud
+//! IoT: the connection driver (`Driver` over a `Transport`, reconnect backoff), the Alibaba
+//! identity with the password signed on the device (HMAC-SHA256), Alink JSON in (property set,
+//! service call, property post reply, NTP response) and out (replies, property posts, NTP
+//! request), and switch control (two switches driving outputs).
 //!
-//! Not included yet, because those modules have not landed: Alink JSON (property reports,
-//! service calls) and switch control (relays/LEDs). The report says so next to this image's row.
+//! Buffer sizes and switch count are the firmware's Kconfig defaults (RX 2048, TX 1024, store
+//! 2048, 4 in flight, 2 switches). The profile and the sign method are fixed at build time, as in
+//! the firmware (Kconfig); every other configuration value, the received bytes and the clock are
+//! read with volatile loads, so nothing else is constant-folded.
 #![no_std]
 #![no_main]
 
 use core::cell::Cell;
 use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
-use footprint_probe::{advance, now, opaque, sink, RX};
-use mqtts_core::aliyun::sign::{credentials, DeviceTriple, MqttCredentials, SignMethod};
-use mqtts_core::codec::{topic, Connect, QoS};
-use mqtts_core::driver::{Driver, DriverConfig, DriverEvent};
-use mqtts_core::session::Event;
+use footprint_probe::{advance, now, opaque, sink};
+use mqtts_core::config::DeviceConfig;
+use mqtts_core::device::{Device, DeviceEvent, DeviceSettings, Identity};
+use mqtts_core::switch::{OutputError, SwitchBank, SwitchOutputs};
 use mqtts_core::transport::{ConnectProgress, Transport, TransportError};
 use panic_halt as _;
 
-type Credentials = MqttCredentials<128, 64>;
-type ProbeDriver = Driver<'static, MemTransport, RX, 256, 512, 4, 4>;
+const SWITCHES: usize = 2;
+type ProbeDevice = Device<'static, MemTransport, Outputs, SWITCHES, 2048, 1024, 2048, 4>;
 
-static CONFIG: DriverConfig = DriverConfig {
-    connect_timeout_ms: 20_000,
-    stable_after_ms: 60_000,
-    backoff: mqtts_core::backoff::BackoffConfig {
-        min_ms: 1_000,
-        max_ms: 60_000,
-        auth_min_ms: 30_000,
-        auth_max_ms: 600_000,
-    },
-    session: mqtts_core::session::SessionConfig {
-        connack_timeout_ms: 10_000,
-        ping_timeout_ms: 10_000,
-        qos1_retry_ms: 0,
-    },
+/// The configuration; `profile` and `aliyun_sign_method` are replaced by build-time constants
+/// after the volatile load (see the module docs).
+static CONFIG: DeviceConfig<'static> = DeviceConfig {
+    profile: Some("aliyun"),
+    broker_host: Some("a1B2c3D4e5F.iot-as-mqtt.cn-shanghai.aliyuncs.com"),
+    aliyun_product_key: Some("a1B2c3D4e5F"),
+    aliyun_device_name: Some("probe-0001"),
+    aliyun_device_secret: Some("0123456789abcdef0123456789abcdef"),
+    ..DeviceConfig::new()
 };
-static PRODUCT_KEY: &str = "a1B2c3D4e5F";
-static DEVICE_NAME: &str = "probe-0001";
-static DEVICE_SECRET: &str = "0123456789abcdef0123456789abcdef";
 static TIMESTAMP: &str = "1700000000000";
-static FILTER: &str = "/a1B2c3D4e5F/probe-0001/user/+";
-static FILTERS: [(&str, QoS); 1] = [("/a1B2c3D4e5F/probe-0001/user/+", QoS::AtLeastOnce)];
-static STATE_TOPIC: &str = "/a1B2c3D4e5F/probe-0001/user/state";
-static STATE_PAYLOAD: &[u8] = b"{\"on\":1}";
-static TELEMETRY_TOPIC: &str = "/a1B2c3D4e5F/probe-0001/user/telemetry";
-static TELEMETRY_PAYLOAD: &[u8] = b"{\"t\":21}";
+static SWITCH_NAMES: [&str; SWITCHES] = ["Relay1", "LED"];
 static RANDOM: u32 = 0x9e37_79b9;
 
 /// CONNACK (accepted, no session).
-static RX_CONNECTED: &[u8] = &[0x20, 0x02, 0x00, 0x00];
-/// SUBACK (id 1, QoS 1), PUBACK (id 2), PUBLISH QoS 1 id 7 on `.../user/relay` with `{"on":1}`.
-static RX_ONLINE: &[u8] = &[
-    0x90, 0x03, 0x00, 0x01, 0x01, // SUBACK
-    0x40, 0x02, 0x00, 0x02, // PUBACK
-    0x32, 0x2b, 0x00, 0x1f, b'/', b'a', b'1', b'B', b'2', b'c', b'3', b'D', b'4', b'e', b'5', b'F',
-    b'/', b'p', b'r', b'o', b'b', b'e', b'-', b'0', b'0', b'0', b'1', b'/', b'u', b's', b'e', b'r',
-    b'/', b'r', b'e', b'l', b'a', b'y', 0x00, 0x07, b'{', b'"', b'o', b'n', b'"', b':', b'1', b'}',
-];
+static RX_CONNECTED: &[u8] = b"\x20\x02\x00\x00";
+/// SUBACK for the four Alink subscriptions (id 1: QoS 1, 1, 0, 0), PUBACK of the first property
+/// post (id 2), then a property set (QoS 1, id 7) and a `Toggle` service call (QoS 1, id 8).
+static RX_COMMANDS: &[u8] = b"\x90\x06\x00\x01\x01\x01\x00\x00\
+    \x40\x02\x00\x02\
+    \x32\x91\x01\x00\x36/sys/a1B2c3D4e5F/probe-0001/thing/service/property/set\x00\x07\
+    {\"method\":\"thing.service.property.set\",\"id\":\"123\",\"params\":{\"LED\":1},\"version\":\"1.0.0\"}\
+    \x32\x8b\x01\x00\x30/sys/a1B2c3D4e5F/probe-0001/thing/service/Toggle\x00\x08\
+    {\"id\":\"200\",\"version\":\"1.0\",\"params\":{\"name\":\"Relay1\"},\"method\":\"thing.service.Toggle\"}";
+/// PUBACKs of the two replies and the state report (ids 3 to 5), the property post reply and
+/// the NTP response (both QoS 0).
+static RX_REPLIES: &[u8] = b"\x40\x02\x00\x03\x40\x02\x00\x04\x40\x02\x00\x05\
+    \x30\xa5\x01\x00\x3b/sys/a1B2c3D4e5F/probe-0001/thing/event/property/post_reply\
+    {\"code\":200,\"data\":{},\"id\":\"1\",\"message\":\"success\",\"method\":\"thing.event.property.post\",\"version\":\"1.0\"}\
+    \x30\x83\x01\x00\x28/ext/ntp/a1B2c3D4e5F/probe-0001/response\
+    {\"deviceSendTime\":\"20\",\"serverRecvTime\":\"1700000000010\",\"serverSendTime\":\"1700000000012\"}";
 
 /// An in-memory socket: connects at once, sends into the sink, receives the bytes `deliver`
-/// made available.
-/// (`Driver` hands out only `&T`, hence the `Cell`.)
+/// made available. (`Device` hands out only `&T`, hence the `Cell`.)
 struct MemTransport {
     input: Cell<&'static [u8]>,
 }
@@ -104,106 +100,86 @@ impl Transport for MemTransport {
     }
 }
 
-/// Polls the driver until it has nothing more to report; messages are routed by topic filter.
-fn run(driver: &mut ProbeDriver, filter: &str) {
-    while let Some(event) = driver.poll(now(), opaque(&RANDOM)) {
-        match event {
-            DriverEvent::Session(Event::Message(publish)) => {
-                if topic::matches(filter, publish.topic) {
-                    sink(u32::from(publish.payload.get(6).copied().unwrap_or(0)));
-                }
+/// The relays and LEDs: each change goes to the sink (a GPIO write on the board).
+struct Outputs;
+
+impl SwitchOutputs for Outputs {
+    fn set(&mut self, index: usize, on: bool) -> Result<(), OutputError> {
+        sink((index as u32) << 1 | u32::from(on));
+        Ok(())
+    }
+}
+
+/// Polls the device until it has nothing more to report.
+fn run(device: &mut ProbeDevice) {
+    while let Some(event) = device.poll(now(), opaque(&RANDOM)) {
+        sink(match event {
+            DeviceEvent::Offline { cause, retry_in_ms } => {
+                cause.as_str().len() as u32 ^ retry_in_ms
             }
-            DriverEvent::Offline { cause, retry_in_ms } => {
-                sink(cause.as_str().len() as u32 ^ retry_in_ms);
+            DeviceEvent::Command { changed, error } => {
+                u32::from(changed) | u32::from(error.is_some()) << 1
             }
-            DriverEvent::Online { session_present } => sink(u32::from(session_present)),
-            DriverEvent::Session(Event::Published { packet_id }) => sink(u32::from(packet_id)),
-            _ => sink(0x5a),
-        }
+            DeviceEvent::ReportAnswered { code } => code,
+            DeviceEvent::Delivered { packet_id } => u32::from(packet_id),
+            DeviceEvent::TimeSynced { utc_ms } => utc_ms as u32,
+            _ => 0x5a,
+        });
+    }
+}
+
+fn halt(code: u32) -> ! {
+    sink(code);
+    loop {
+        cortex_m::asm::wfi();
     }
 }
 
 #[entry]
 fn main() -> ! {
-    static mut CREDENTIALS: MaybeUninit<Credentials> = MaybeUninit::uninit();
-    static mut DRIVER: MaybeUninit<ProbeDriver> = MaybeUninit::uninit();
+    static mut IDENTITY: MaybeUninit<Identity<'static>> = MaybeUninit::uninit();
+    static mut DEVICE: MaybeUninit<ProbeDevice> = MaybeUninit::uninit();
 
-    let triple = DeviceTriple {
-        product_key: opaque(&PRODUCT_KEY),
-        device_name: opaque(&DEVICE_NAME),
-        device_secret: opaque(&DEVICE_SECRET),
+    let config = DeviceConfig {
+        profile: Some("aliyun"),
+        aliyun_sign_method: "hmacsha256",
+        ..opaque(&CONFIG)
     };
-    let client_id = opaque(&DEVICE_NAME);
-    let signed = credentials(
-        &triple,
-        client_id,
-        SignMethod::HmacSha256,
-        Some(opaque(&TIMESTAMP)),
-        2,
-    );
-    let creds: &'static Credentials = match signed {
-        Ok(c) => CREDENTIALS.write(c),
-        Err(_) => {
-            sink(0xbad);
-            loop {
-                cortex_m::asm::wfi();
-            }
-        }
+    let identity: &'static Identity<'static> =
+        match Identity::from_config(&config, Some(opaque(&TIMESTAMP))) {
+            Ok(identity) => IDENTITY.write(identity),
+            Err(_) => halt(0xbad),
+        };
+    let Ok(switches) = SwitchBank::new(opaque(&SWITCH_NAMES)) else {
+        halt(0xbad2);
     };
-    let connect = Connect {
-        client_id: creds.client_id.as_str(),
-        keep_alive: 60,
-        clean_session: true,
-        username: Some(creds.username.as_str()),
-        password: Some(creds.password.as_bytes()),
-        will: None,
-    };
-    let filters: &'static [(&'static str, QoS)] = opaque(&&FILTERS[..]);
     let transport = MemTransport {
         input: Cell::new(&[]),
     };
-    let driver = DRIVER.write(Driver::new(transport, opaque(&CONFIG), connect, filters));
-    let filter = opaque(&FILTER);
+    let settings = DeviceSettings::from_config(&config);
+    let device = DEVICE.write(Device::new(
+        identity, transport, Outputs, switches, settings,
+    ));
 
-    // Connect; the CONNACK arrives; the driver subscribes.
-    run(driver, filter);
+    // Connect; the CONNACK arrives; the device subscribes, asks for the time and reports.
+    run(device);
     advance(20);
-    driver.transport().deliver(opaque(&RX_CONNECTED));
-    run(driver, filter);
+    device.driver().transport().deliver(opaque(&RX_CONNECTED));
+    run(device);
 
-    let state = opaque(&STATE_TOPIC);
-    match driver.publish(
-        now(),
-        state,
-        opaque(&STATE_PAYLOAD),
-        QoS::AtLeastOnce,
-        false,
-    ) {
-        Ok(id) => sink(u32::from(id.unwrap_or(0))),
-        Err(_) => sink(3),
-    }
-    let telemetry = opaque(&TELEMETRY_TOPIC);
-    if driver
-        .publish(
-            now(),
-            telemetry,
-            opaque(&TELEMETRY_PAYLOAD),
-            QoS::AtMostOnce,
-            false,
-        )
-        .is_err()
-    {
-        sink(4);
-    }
+    // Commands: switches change, replies and state reports go out.
     advance(20);
-    driver.transport().deliver(opaque(&RX_ONLINE));
-    run(driver, filter);
+    device.driver().transport().deliver(opaque(&RX_COMMANDS));
+    run(device);
 
-    // Keepalive: 60 s of silence, so the session queues PINGREQ and the driver sends it.
+    // Acknowledgements, the property post reply and the time.
+    advance(20);
+    device.driver().transport().deliver(opaque(&RX_REPLIES));
+    run(device);
+
+    // 61 s later: PINGREQ and the periodic report.
     advance(61_000);
-    run(driver, filter);
+    run(device);
 
-    loop {
-        cortex_m::asm::wfi();
-    }
+    halt(0);
 }

@@ -196,12 +196,20 @@ enum Step {
 /// - `STORE`: bytes for unacknowledged QoS 1/2 PUBLISH packets, kept across reconnects.
 /// - `INFLIGHT`: how many QoS 1/2 messages may be unacknowledged at once.
 /// - `QOS2_IN`: incoming QoS 2 packet ids remembered until their PUBREL (exactly-once delivery).
+///
+/// Times (`now`, [`Session::next_timeout`]) are the caller's milliseconds as `u64`; inside, the
+/// session keeps their low 32 bits and compares only wrapping differences. That is exact as long
+/// as [`Session::poll_event`] or [`Session::handle_timeout`] runs at least every 2^31 ms
+/// (24.8 days) and the [`SessionConfig`] times are below 2^31 ms.
 #[derive(Debug)]
 pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>
 {
     config: SessionConfig,
     state: State,
-    keep_alive_ms: u64,
+    /// The latest `now` given to `connect`, `poll_event` or `handle_timeout`: the reference
+    /// that turns the 32-bit deadlines back into the caller's 64-bit time (`next_timeout`).
+    clock: u64,
+    keep_alive_ms: u32,
     /// The current CONNECT asked for a clean session.
     clean_session: bool,
     tx: TxBuf<TX>,
@@ -209,10 +217,10 @@ pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, c
     incoming_qos2: heapless::Vec<u16, QOS2_IN>,
     pending: heapless::Vec<PendingRequest, MAX_PENDING_REQUESTS>,
     next_id: u16,
-    connect_at: u64,
-    last_tx: u64,
-    last_rx: u64,
-    ping_sent_at: Option<u64>,
+    connect_at: Millis,
+    last_tx: Millis,
+    last_rx: Millis,
+    ping_sent_at: Option<Millis>,
     /// Bytes of the packet surfaced by the last event, consumed on the next poll.
     surfaced: usize,
     /// Bytes of an oversized packet still to drop.
@@ -227,6 +235,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         Session {
             config,
             state: State::Disconnected,
+            clock: 0,
             keep_alive_ms: 0,
             clean_session: true,
             tx: TxBuf::new(),
@@ -263,8 +272,10 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     pub fn connect(&mut self, now: u64, connect: &Connect<'_>) -> Result<(), RequestError> {
         self.connection_lost();
         self.tx.push_packet(&Packet::Connect(*connect))?;
+        self.clock = now;
+        let now = millis(now);
         self.state = State::AwaitConnAck;
-        self.keep_alive_ms = u64::from(connect.keep_alive) * 1000;
+        self.keep_alive_ms = u32::from(connect.keep_alive) * 1000;
         self.clean_session = connect.clean_session;
         self.connect_at = now;
         self.last_tx = now;
@@ -277,7 +288,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     pub fn disconnect(&mut self) {
         if self.state == State::Connected {
             // A full buffer only loses the courtesy packet; the close that follows still ends it.
-            let _ = self.tx.push_packet(&Packet::Disconnect);
+            let _ = self.tx.push_bytes(&[0xe0, 0x00]);
         }
         self.state = State::Disconnected;
     }
@@ -321,6 +332,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         qos: QoS,
         retain: bool,
     ) -> Result<Option<u16>, RequestError> {
+        let now = millis(now);
         let mut publish = Publish {
             dup: false,
             qos,
@@ -364,7 +376,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     /// Subscribes to topic filters; returns the packet id that [`Event::Subscribed`] will carry.
     pub fn subscribe(&mut self, now: u64, filters: &[(&str, QoS)]) -> Result<u16, RequestError> {
         let count = u8::try_from(filters.len()).map_err(|_| RequestError::Busy)?;
-        self.request(now, count, |packet_id| {
+        self.request(millis(now), count, |packet_id| {
             Packet::Subscribe(Subscribe {
                 packet_id,
                 topics: SubscribeTopics::Slice(filters),
@@ -374,7 +386,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     /// Unsubscribes from topic filters; returns the packet id that [`Event::Unsubscribed`] carries.
     pub fn unsubscribe(&mut self, now: u64, filters: &[&str]) -> Result<u16, RequestError> {
-        self.request(now, UNSUBSCRIBE, |packet_id| {
+        self.request(millis(now), UNSUBSCRIBE, |packet_id| {
             Packet::Unsubscribe(Unsubscribe {
                 packet_id,
                 topics: UnsubscribeTopics::Slice(filters),
@@ -384,7 +396,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     fn request<'p>(
         &mut self,
-        now: u64,
+        now: Millis,
         filters: u8,
         packet: impl FnOnce(u16) -> Packet<'p>,
     ) -> Result<u16, RequestError> {
@@ -414,6 +426,8 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         now: u64,
         rx: &'r mut RingBuffer<N>,
     ) -> Result<Option<Event<'r>>, SessionError> {
+        self.clock = now;
+        let now = millis(now);
         rx.consume(core::mem::take(&mut self.surfaced));
         loop {
             match self.step(now, rx)? {
@@ -439,7 +453,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     fn step<const N: usize>(
         &mut self,
-        now: u64,
+        now: Millis,
         rx: &mut RingBuffer<N>,
     ) -> Result<Step, SessionError> {
         if self.state == State::Disconnected {
@@ -497,7 +511,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     /// acknowledged (its id is near the front) so the broker does not redeliver it forever.
     fn skip_oversized<const N: usize>(
         &mut self,
-        now: u64,
+        now: Millis,
         header: &FixedHeader,
         rx: &mut RingBuffer<N>,
     ) -> Result<Step, SessionError> {
@@ -527,12 +541,12 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                             return Err(decode_error(DecodeError::ZeroPacketId));
                         }
                         let ack = if qos == QoS::AtLeastOnce {
-                            Packet::PubAck(id)
+                            PUBACK
                         } else {
                             self.remember_qos2(id);
-                            Packet::PubRec(id)
+                            PUBREC
                         };
-                        self.queue_ack(now, &ack);
+                        self.queue_ack(now, ack, id);
                     }
                 }
             }
@@ -548,7 +562,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     fn handle_packet(
         &mut self,
-        now: u64,
+        now: Millis,
         packet_type: u8,
         packet: &Packet<'_>,
     ) -> Result<Handled, SessionError> {
@@ -563,12 +577,12 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                 let deliver = match (p.qos, p.packet_id) {
                     (QoS::AtMostOnce, _) => true,
                     (QoS::AtLeastOnce, Some(id)) => {
-                        self.queue_ack(now, &Packet::PubAck(id));
+                        self.queue_ack(now, PUBACK, id);
                         true
                     }
                     (QoS::ExactlyOnce, Some(id)) => {
                         let first = self.remember_qos2(id);
-                        self.queue_ack(now, &Packet::PubRec(id));
+                        self.queue_ack(now, PUBREC, id);
                         first
                     }
                     // Decode guarantees an id for QoS 1/2.
@@ -595,7 +609,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                     self.incoming_qos2.swap_remove(pos);
                 }
                 // Answered even for an unknown id, so the broker can finish its side (§4.3.3).
-                self.queue_ack(now, &Packet::PubComp(id));
+                self.queue_ack(now, PUBCOMP, id);
                 Ok(Handled::Consumed)
             }
             Packet::PubComp(id) => Ok(self.complete(id, true)),
@@ -621,7 +635,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         }
     }
 
-    fn handle_connack(&mut self, now: u64, ack: &ConnAck) -> Result<Handled, SessionError> {
+    fn handle_connack(&mut self, now: Millis, ack: &ConnAck) -> Result<Handled, SessionError> {
         if ack.code != ConnectReturnCode::Accepted {
             self.state = State::Disconnected;
             return Err(SessionError::Refused(ack.code));
@@ -669,8 +683,10 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     /// Records an incoming QoS 2 id; false if it was already known (a redelivery, not delivered
     /// again). When the table is full the oldest id is forgotten: a later redelivery of that one
     /// message would be delivered twice, which is better than stalling the connection.
+    #[allow(clippy::manual_contains)]
     fn remember_qos2(&mut self, id: u16) -> bool {
-        if self.incoming_qos2.contains(&id) {
+        // Not `contains`: for `u16` it is unrolled 32 times (about 80 bytes more flash).
+        if self.incoming_qos2.iter().any(|&x| x == id) {
             return false;
         }
         if self.incoming_qos2.is_full() {
@@ -681,14 +697,14 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     }
 
     /// Queues an acknowledgement; room for it was checked before the packet was read.
-    fn queue_ack(&mut self, now: u64, ack: &Packet<'_>) {
-        if self.tx.push_packet(ack).is_ok() {
+    fn queue_ack(&mut self, now: Millis, first_byte: u8, id: u16) {
+        if self.tx.push_ack(first_byte, id) {
             self.last_tx = now;
         }
     }
 
     /// Sends stored messages that wait for it, in publish order, as far as the send buffer allows.
-    fn flush_outbox(&mut self, now: u64) {
+    fn flush_outbox(&mut self, now: Millis) {
         if self.state != State::Connected {
             return;
         }
@@ -701,7 +717,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                     Some(bytes) => self.tx.push_bytes(bytes),
                     None => false,
                 },
-                Stage::RelQueued => self.tx.push_packet(&Packet::PubRel(slot.packet_id)).is_ok(),
+                Stage::RelQueued => self.tx.push_ack(PUBREL, slot.packet_id),
                 Stage::AwaitAck | Stage::AwaitComp => continue,
             };
             if !sent {
@@ -733,10 +749,12 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     /// sending stored messages that did not fit before. Call at [`Session::next_timeout`] or
     /// whenever convenient.
     pub fn handle_timeout(&mut self, now: u64) -> Result<(), SessionError> {
+        self.clock = now;
+        let now = millis(now);
         match self.state {
             State::Disconnected => return Ok(()),
             State::AwaitConnAck => {
-                if elapsed(now, self.connect_at) >= u64::from(self.config.connack_timeout_ms) {
+                if elapsed(now, self.connect_at) >= self.config.connack_timeout_ms {
                     return Err(SessionError::ConnAckTimeout);
                 }
                 return Ok(());
@@ -744,17 +762,17 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             State::Connected => {}
         }
         if let Some(sent) = self.ping_sent_at {
-            if elapsed(now, sent) >= u64::from(self.config.ping_timeout_ms) {
+            if elapsed(now, sent) >= self.config.ping_timeout_ms {
                 return Err(SessionError::KeepaliveTimeout);
             }
         } else if self.keep_alive_ms > 0
-            && elapsed(now, self.last_tx.min(self.last_rx)) >= self.keep_alive_ms
-            && self.tx.push_packet(&Packet::PingReq).is_ok()
+            && elapsed(now, self.last_tx).max(elapsed(now, self.last_rx)) >= self.keep_alive_ms
+            && self.tx.push_bytes(&[0xc0, 0x00])
         {
             self.ping_sent_at = Some(now);
             self.last_tx = now;
         }
-        let retry = u64::from(self.config.qos1_retry_ms);
+        let retry = self.config.qos1_retry_ms;
         if retry > 0 {
             for slot in self.outbox.slots_mut() {
                 if !slot.qos2
@@ -771,42 +789,67 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     /// The earliest time [`Session::handle_timeout`] has something to do, if any.
     pub fn next_timeout(&self) -> Option<u64> {
-        match self.state {
+        // Each timer as the signed time left from `clock` (see `Millis`).
+        let left = |since: Millis, after: u32| {
+            since.wrapping_add(after).wrapping_sub(millis(self.clock)) as i32
+        };
+        let left = match self.state {
             State::Disconnected => None,
-            State::AwaitConnAck => Some(
-                self.connect_at
-                    .saturating_add(u64::from(self.config.connack_timeout_ms)),
-            ),
+            State::AwaitConnAck => Some(left(self.connect_at, self.config.connack_timeout_ms)),
             State::Connected => {
                 let keepalive = match self.ping_sent_at {
-                    Some(sent) => Some(sent.saturating_add(u64::from(self.config.ping_timeout_ms))),
+                    Some(sent) => Some(left(sent, self.config.ping_timeout_ms)),
                     None if self.keep_alive_ms > 0 => Some(
-                        self.last_tx
-                            .min(self.last_rx)
-                            .saturating_add(self.keep_alive_ms),
+                        left(self.last_tx, self.keep_alive_ms)
+                            .min(left(self.last_rx, self.keep_alive_ms)),
                     ),
                     None => None,
                 };
-                let retry = u64::from(self.config.qos1_retry_ms);
+                let retry = self.config.qos1_retry_ms;
                 let resend = self
                     .outbox
                     .iter_slots()
                     .filter(|s| retry > 0 && !s.qos2 && s.stage == Stage::AwaitAck)
-                    .map(|s| s.sent_at.saturating_add(retry))
+                    .map(|s| left(s.sent_at, retry))
                     .min();
                 match (keepalive, resend) {
                     (Some(a), Some(b)) => Some(a.min(b)),
                     (a, b) => a.or(b),
                 }
             }
-        }
+        }?;
+        Some(self.clock.saturating_add_signed(i64::from(left)))
     }
 }
 
 const PUBLISH: u8 = 3;
 
-fn elapsed(now: u64, since: u64) -> u64 {
-    now.saturating_sub(since)
+// First bytes of the acknowledgements, which the session writes itself (4 fixed bytes: not
+// worth the generic encoder).
+const PUBACK: u8 = 0x40;
+const PUBREC: u8 = 0x50;
+const PUBREL: u8 = 0x62;
+const PUBCOMP: u8 = 0x70;
+
+/// A time on the session's own clock: the low 32 bits of the caller's milliseconds.
+///
+/// Timestamps are kept in 32 bits to keep the code small on 32-bit cores (every 64-bit add,
+/// compare and store is several instructions there). The clock wraps every 2^32 ms (49.7 days),
+/// so only differences are ever used, with wrapping arithmetic: a difference is exact while the
+/// real one is below 2^32 ms, and [`Session::next_timeout`] (a signed difference from the latest
+/// `now`) while it is below 2^31 ms (24.8 days). That holds as long as the caller runs
+/// `poll_event` or `handle_timeout` at least every 24 days (any event loop does) and the
+/// [`SessionConfig`] times are below 2^31 ms.
+type Millis = u32;
+
+/// The session's clock at the caller's time `now` (truncation is the point: see [`Millis`]).
+fn millis(now: u64) -> Millis {
+    now as u32
+}
+
+/// Milliseconds from `since` to `now`, across a wrap of the clock.
+fn elapsed(now: Millis, since: Millis) -> u32 {
+    now.wrapping_sub(since)
 }
 
 fn decode_error(e: DecodeError) -> SessionError {

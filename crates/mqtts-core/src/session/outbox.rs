@@ -26,7 +26,7 @@ pub(crate) struct Slot {
     pub(crate) packet_id: u16,
     pub(crate) qos2: bool,
     pub(crate) stage: Stage,
-    pub(crate) sent_at: u64,
+    pub(crate) sent_at: super::Millis,
     len: u16,
 }
 

@@ -422,6 +422,52 @@ fn qos1_retry_timeout_resends_with_dup() {
     assert_eq!(drain(&mut s), [0x3a, 6, 0, 1, b't', 0, 1, b'x']);
 }
 
+/// The session keeps 32-bit times (`Millis`): timers must work across the wrap of the low
+/// 32 bits of `now`, and `next_timeout` must still answer in the caller's 64-bit time.
+#[test]
+fn timers_work_across_the_32_bit_wrap() {
+    const WRAP: u64 = 1 << 32;
+    let mut s = TestSession::new(SessionConfig {
+        qos1_retry_ms: 1_000,
+        ..config()
+    });
+    let mut rx: RingBuffer<64> = RingBuffer::new();
+    // Connected 2 s before the low 32 bits wrap, in the 5th wrap period.
+    let t0 = 5 * WRAP - 2_000;
+    s.connect(t0, &connect_packet()).unwrap();
+    assert_eq!(s.next_timeout(), Some(t0 + 5_000));
+    drain(&mut s);
+    feed(&mut rx, &CONNACK_OK);
+    s.poll_event(t0, &mut rx).unwrap();
+    s.publish(t0 + 500, "t", b"x", QoS::AtLeastOnce, false)
+        .unwrap();
+    drain(&mut s);
+    // QoS 1 retry at t0 + 1_500 (before the wrap), keepalive at t0 + 10_000 (after it).
+    assert_eq!(s.next_timeout(), Some(t0 + 1_500));
+    s.handle_timeout(t0 + 1_499).unwrap();
+    assert!(s.transmit().is_empty());
+    s.handle_timeout(t0 + 1_500).unwrap();
+    assert_eq!(drain(&mut s), [0x3a, 6, 0, 1, b't', 0, 1, b'x']);
+    feed(&mut rx, &[0x40, 0x02, 0x00, 0x01]);
+    assert_eq!(
+        events(&mut s, t0 + 1_600, &mut rx).unwrap(),
+        [Ev::Published(1)]
+    );
+    // Last receive t0 + 1_600, last send t0 + 1_500: keepalive due 10 s after the older.
+    assert_eq!(s.next_timeout(), Some(t0 + 11_500));
+    s.handle_timeout(t0 + 11_499).unwrap();
+    assert!(s.transmit().is_empty());
+    s.handle_timeout(t0 + 11_500).unwrap();
+    assert_eq!(drain(&mut s), [0xc0, 0x00]);
+    // No PINGRESP: the link is declared dead 3 s later, on the other side of the wrap.
+    assert_eq!(s.next_timeout(), Some(t0 + 14_500));
+    assert_eq!(s.handle_timeout(t0 + 14_499), Ok(()));
+    assert_eq!(
+        s.handle_timeout(t0 + 14_500),
+        Err(SessionError::KeepaliveTimeout)
+    );
+}
+
 #[test]
 fn packet_ids_skip_ids_in_use() {
     let (mut s, mut rx) = online();

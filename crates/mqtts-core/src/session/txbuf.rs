@@ -68,6 +68,13 @@ impl<const N: usize> TxBuf<N> {
         }
     }
 
+    /// Appends an acknowledgement: `first_byte`, remaining length 2, the packet id. False when
+    /// it does not fit (the queue is unchanged).
+    pub(crate) fn push_ack(&mut self, first_byte: u8, id: u16) -> bool {
+        let [hi, lo] = id.to_be_bytes();
+        self.push_bytes(&[first_byte, 2, hi, lo])
+    }
+
     /// Appends bytes that already form whole packets (stored publishes being resent).
     pub(crate) fn push_bytes(&mut self, bytes: &[u8]) -> bool {
         if self.free() < bytes.len() {
