@@ -6,9 +6,12 @@
 //! `fuzz_targets/`, a `[[bin]]` entry in `Cargo.toml` (`cargo fuzz add <name>` writes the last
 //! two), and its seeds in `seeds.rs`.
 
+pub mod alink;
 pub mod decode;
+pub mod host_config;
 pub mod input;
 pub mod ring;
 pub mod seeds;
+pub mod selfhosted;
 pub mod session;
 pub mod sign;

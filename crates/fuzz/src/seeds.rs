@@ -2,6 +2,7 @@
 //! session through its flows. `corpus/<target>/seed-<name>` holds them; the tests below fail when
 //! the files and this list differ, and rewrite them with `MQTTS_WRITE_SEEDS=1 cargo test`.
 
+use crate::alink::{Handler, Header};
 use crate::ring::{self, Op};
 use crate::session::{self, BrokerPacket as B, IdRef, Step as S};
 use crate::sign::Case;
@@ -444,12 +445,271 @@ pub fn sign_seeds() -> Vec<Seed> {
     ]
 }
 
+fn alink_seed(name: &'static str, handler: Handler, states: u8, fail: u8, payload: &str) -> Seed {
+    let header = Header {
+        handler,
+        states,
+        fail,
+        small_buffer: false,
+    };
+    seed(
+        "alink",
+        name,
+        crate::alink::encode(&header, payload.as_bytes()),
+    )
+}
+
+/// No failing output (index 3 is past the three switches).
+pub const NO_FAIL: u8 = 3;
+
+/// Alink payloads from the core's tests and the platform documentation.
+pub fn alink_seeds() -> Vec<Seed> {
+    let set = Handler::PropertySet;
+    let toggle = || Handler::Service(String::new());
+    vec![
+        alink_seed(
+            "set-two",
+            set.clone(),
+            0,
+            NO_FAIL,
+            r#"{"method":"thing.service.property.set","id":"123","params":{"Relay1":1,"LED":true},"version":"1.0.0"}"#,
+        ),
+        alink_seed(
+            "set-numeric-id",
+            set.clone(),
+            0b010,
+            NO_FAIL,
+            r#"{"id":99,"params":{"LED":0}}"#,
+        ),
+        alink_seed(
+            "set-unknown-switch",
+            set.clone(),
+            0,
+            NO_FAIL,
+            r#"{"id":"5","params":{"Relay1":1,"Fan":1}}"#,
+        ),
+        alink_seed(
+            "set-wrong-type",
+            set.clone(),
+            0,
+            NO_FAIL,
+            r#"{"id":"6","params":{"LED":1,"Relay1":"on"}}"#,
+        ),
+        alink_seed(
+            "set-duplicate",
+            set.clone(),
+            0,
+            NO_FAIL,
+            r#"{"id":"13","params":{"LED":1,"LED":0}}"#,
+        ),
+        alink_seed(
+            "set-output-failure",
+            set.clone(),
+            0,
+            1,
+            r#"{"id":"3","params":{"Relay1":1,"LED":1}}"#,
+        ),
+        alink_seed(
+            "set-truncated",
+            set,
+            0,
+            NO_FAIL,
+            r#"{"id":"14","params":{"LED":1}"#,
+        ),
+        alink_seed(
+            "toggle",
+            toggle(),
+            0,
+            NO_FAIL,
+            r#"{"id":"200","version":"1.0","params":{"name":"Relay1"},"method":"thing.service.Toggle"}"#,
+        ),
+        alink_seed(
+            "toggle-output-failure",
+            toggle(),
+            0,
+            1,
+            r#"{"id":"9","params":{"name":"LED"}}"#,
+        ),
+        alink_seed(
+            "toggle-name-not-string",
+            toggle(),
+            0,
+            NO_FAIL,
+            r#"{"id":"3","params":{"name":1}}"#,
+        ),
+        alink_seed(
+            "service-unknown",
+            Handler::Service("Reboot".into()),
+            0,
+            NO_FAIL,
+            r#"{"id":"1","params":{}}"#,
+        ),
+        alink_seed(
+            "post-reply-ok",
+            Handler::PostReply(vec![7, 8]),
+            0,
+            NO_FAIL,
+            r#"{"code":200,"data":{},"id":"7","message":"success","method":"thing.event.property.post","version":"1.0"}"#,
+        ),
+        alink_seed(
+            "post-reply-rejected",
+            Handler::PostReply(vec![7, 8]),
+            0,
+            NO_FAIL,
+            r#"{"code":6813,"data":{},"id":"8","message":"The format of result is error!","method":"thing.event.property.post","version":"1.0"}"#,
+        ),
+        alink_seed(
+            "ntp-strings",
+            Handler::Ntp(1200),
+            0,
+            NO_FAIL,
+            r#"{"deviceSendTime":"1000","serverRecvTime":"1571724098110","serverSendTime":"1571724098115"}"#,
+        ),
+        alink_seed(
+            "ntp-numbers",
+            Handler::Ntp(1200),
+            0,
+            NO_FAIL,
+            r#"{"deviceSendTime":1000,"serverRecvTime":1571724098110,"serverSendTime":"1571724098115"}"#,
+        ),
+    ]
+}
+
+/// Self-hosted commands from the core's tests and docs/.
+pub fn selfhosted_seeds() -> Vec<Seed> {
+    let c = |name, states, fail, payload: &str| {
+        seed(
+            "selfhosted",
+            name,
+            crate::selfhosted::encode(states, fail, payload.as_bytes()),
+        )
+    };
+    vec![
+        c(
+            "single",
+            0,
+            NO_FAIL,
+            r#"{"id":"42","switch":"Relay1","on":true}"#,
+        ),
+        c(
+            "multi",
+            0b001,
+            NO_FAIL,
+            r#"{"id":43,"switches":{"Relay1":0,"LED":true}}"#,
+        ),
+        c("no-id", 0b010, NO_FAIL, r#"{"switch":"LED","on":false}"#),
+        c(
+            "unknown-switch",
+            0,
+            NO_FAIL,
+            r#"{"id":"8","switches":{"LED":1,"Fan":0}}"#,
+        ),
+        c(
+            "bad-value",
+            0,
+            NO_FAIL,
+            r#"{"id":"2","switch":"LED","on":"yes"}"#,
+        ),
+        c(
+            "conflict",
+            0,
+            NO_FAIL,
+            r#"{"id":"11","switch":"LED","on":true,"switches":{"LED":1}}"#,
+        ),
+        c(
+            "duplicate",
+            0,
+            NO_FAIL,
+            r#"{"id":"9","switches":{"LED":1,"LED":0}}"#,
+        ),
+        c(
+            "truncated",
+            0,
+            NO_FAIL,
+            r#"{"id":"12","switch":"LED","on":true"#,
+        ),
+        c(
+            "output-failure",
+            0,
+            0,
+            r#"{"id":"1","switches":{"LED":true,"Relay1":true}}"#,
+        ),
+    ]
+}
+
+/// Host configuration files: the repository's examples, the runner's test files, and
+/// structured files that pass every check.
+pub fn host_config_seeds() -> Vec<Seed> {
+    use crate::host_config::{encode_raw, encode_structured};
+    let raw = |name, text: &str| seed("host_config", name, encode_raw(text));
+    let st = |name, fields: &[(&str, u8, &[u8])]| {
+        seed("host_config", name, encode_structured(fields, ""))
+    };
+    // Selector: bit 0 present, kind << 1 (0: dictionary, 5 for a secret: integer), quoting << 4.
+    let secret = |s: &str| {
+        let mut v = vec![s.len() as u8];
+        v.extend_from_slice(s.as_bytes());
+        v
+    };
+    let pw = secret("board-1-password");
+    let ds = secret("replace-with-the-device-secret");
+    vec![
+        raw(
+            "example-aliyun",
+            include_str!("../../../examples/aliyun.toml"),
+        ),
+        raw(
+            "example-mosquitto",
+            include_str!("../../../examples/mosquitto.toml"),
+        ),
+        raw(
+            "selfhosted-insecure",
+            "profile = \"self-hosted\"\nbroker_host = \"localhost\"\ndevice_id = \"d1\"\n\
+             username = \"dev\"\npassword = \"pa55-SECRET-word\"\ntls_peer_verify = false\n",
+        ),
+        raw("password-integer", "password = 12345678901\n"),
+        raw("unknown-key", "brokr_port = 1\n"),
+        st(
+            "structured-selfhosted",
+            &[
+                ("profile", 0, &[1]),
+                ("broker_host", 0, &[0]),
+                ("tls_peer_verify", 0, &[0]),
+                ("username", 0, &[0]),
+                ("password", 0, &pw),
+                ("device_id", 0, &[0]),
+                ("keepalive_s", 0, &[6]),
+                ("backoff_min_ms", 0, &[8]),
+                ("backoff_max_ms", 0, &[19]),
+                ("switches", 0, &[2, 0, 1]),
+            ],
+        ),
+        st(
+            "structured-aliyun",
+            &[
+                ("profile", 0, &[0]),
+                ("broker_host", 0, &[1]),
+                ("aliyun_product_key", 0, &[0]),
+                ("aliyun_device_name", 0, &[0]),
+                ("aliyun_device_secret", 0, &ds),
+                ("aliyun_sign_method", 0, &[0]),
+                ("keepalive_s", 0, &[6]),
+                ("ca_file", 0, &[0x82, 0, 2]),
+                ("switches", 0, &[2, 0, 1]),
+            ],
+        ),
+    ]
+}
+
 /// Every seed.
 pub fn all() -> Vec<Seed> {
     let mut v = decode_seeds();
     v.extend(session_seeds());
     v.extend(ring_seeds());
     v.extend(sign_seeds());
+    v.extend(alink_seeds());
+    v.extend(selfhosted_seeds());
+    v.extend(host_config_seeds());
     v
 }
 
@@ -479,7 +739,15 @@ mod tests {
             assert_eq!(on_disk, s.bytes, "{} is stale", p.display());
         }
         // No seed file without an entry here.
-        for target in ["decode", "session", "ring", "sign"] {
+        for target in [
+            "decode",
+            "session",
+            "ring",
+            "sign",
+            "alink",
+            "selfhosted",
+            "host_config",
+        ] {
             let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
                 .join("corpus")
                 .join(target);
@@ -592,6 +860,133 @@ mod tests {
         }
         for s in sign_seeds() {
             crate::sign::run(&s.bytes);
+        }
+    }
+    fn find(seeds: Vec<Seed>, name: &str) -> Seed {
+        seeds.into_iter().find(|s| s.name == name).unwrap()
+    }
+
+    #[test]
+    fn alink_seeds_reach_their_outcomes() {
+        use crate::alink::{bank_with, Recorder};
+        use mqtts_core::alink::ntp::NtpResponse;
+        use mqtts_core::alink::property::{handle_property_set, match_post_reply, PostReply};
+        use mqtts_core::alink::service::handle_service;
+        for s in alink_seeds() {
+            crate::alink::run(&s.bytes);
+        }
+        let code = |name: &str| {
+            let s = find(alink_seeds(), name);
+            let mut input = crate::input::Input::new(&s.bytes);
+            let h = Header::read(&mut input);
+            let payload = input.bytes(s.bytes.len());
+            let mut bank = bank_with(h.states);
+            let mut out = Recorder {
+                fail: Some(usize::from(h.fail)),
+                ..Recorder::default()
+            };
+            let mut buf = [0u8; 128];
+            let handled = match &h.handler {
+                Handler::PropertySet => handle_property_set(payload, &mut bank, &mut out, &mut buf),
+                Handler::Service(id) => {
+                    let id = if id.is_empty() { "Toggle" } else { id };
+                    handle_service(id, payload, &mut bank, &mut out, &mut buf)
+                }
+                other => panic!("{other:?}"),
+            };
+            handled.unwrap().code
+        };
+        for (name, want) in [
+            ("set-two", 200),
+            ("set-numeric-id", 200),
+            ("set-unknown-switch", 460),
+            ("set-wrong-type", 460),
+            ("set-duplicate", 460),
+            ("set-output-failure", 500),
+            ("set-truncated", 460),
+            ("toggle", 200),
+            ("toggle-output-failure", 500),
+            ("toggle-name-not-string", 460),
+            ("service-unknown", 404),
+        ] {
+            assert_eq!(code(name), want, "{name}");
+        }
+        let reply = |name: &str| {
+            let s = find(alink_seeds(), name);
+            let header_len = Header::read(&mut crate::input::Input::new(&s.bytes))
+                .write()
+                .len();
+            let mut pending = mqtts_core::alink::ids::PendingPosts::<4>::new();
+            for id in [7, 8] {
+                pending.insert(mqtts_core::alink::ids::MessageId::new(id).unwrap());
+            }
+            match_post_reply(&s.bytes[header_len..], &mut pending)
+        };
+        assert!(matches!(reply("post-reply-ok"), Ok(PostReply::Acked(id)) if id.value() == 7));
+        assert!(matches!(
+            reply("post-reply-rejected"),
+            Ok(PostReply::Rejected { code: 6813, .. })
+        ));
+        for name in ["ntp-strings", "ntp-numbers"] {
+            let s = find(alink_seeds(), name);
+            let payload = &s.bytes[10..];
+            let r = NtpResponse::parse(payload).unwrap();
+            assert_eq!(r.utc_ms(1200), Ok(1_571_724_098_212), "{name}");
+        }
+    }
+
+    #[test]
+    fn selfhosted_seeds_reach_their_outcomes() {
+        use crate::alink::{bank_with, Recorder};
+        use mqtts_core::selfhosted::{error_str, handle_command};
+        for (name, want) in [
+            ("single", None),
+            ("multi", None),
+            ("no-id", None),
+            ("unknown-switch", Some("unknown_switch")),
+            ("bad-value", Some("bad_value")),
+            ("conflict", Some("conflicting_fields")),
+            ("duplicate", Some("duplicate_switch")),
+            ("truncated", Some("malformed_json")),
+            ("output-failure", Some("output_failed")),
+        ] {
+            let s = find(selfhosted_seeds(), name);
+            crate::selfhosted::run(&s.bytes);
+            let mut bank = bank_with(s.bytes[0] & 7);
+            let mut out = Recorder {
+                fail: Some(usize::from((s.bytes[0] >> 3) & 3)),
+                ..Recorder::default()
+            };
+            let h = handle_command(&s.bytes[1..], &mut bank, &mut out, &mut [0u8; 96]).unwrap();
+            assert_eq!(h.error.map(error_str), want, "{name}");
+        }
+    }
+
+    #[test]
+    fn host_config_seeds_reach_their_outcomes() {
+        use crate::host_config::text_of;
+        use mqtts_sim::host_config::HostConfig;
+        for s in host_config_seeds() {
+            crate::host_config::run(&s.bytes);
+        }
+        let config = |name: &str| {
+            let (text, _) = text_of(&find(host_config_seeds(), name).bytes);
+            HostConfig::parse(&text)
+        };
+        for name in ["example-aliyun", "example-mosquitto", "structured-aliyun"] {
+            config(name).unwrap().check(true).unwrap();
+        }
+        for name in ["selfhosted-insecure", "structured-selfhosted"] {
+            config(name).unwrap().check(false).unwrap();
+        }
+        let (text, secrets) = text_of(&find(host_config_seeds(), "structured-aliyun").bytes);
+        assert!(
+            text.contains("ca_file = [\"/nonexistent/ca.pem\", \"certs/ca.pem\"]"),
+            "{text}"
+        );
+        assert_eq!(secrets, ["replace-with-the-device-secret"]);
+        for name in ["password-integer", "unknown-key"] {
+            assert!(config(name).is_err(), "{name}");
         }
     }
 }

@@ -446,6 +446,20 @@ fn check_names(names: &[&str]) -> Result<(), NameError> {
     with_len!(1 2 3 4 5 6 7 8)
 }
 
+/// The key assigned on `line`, as TOML reads it: quoted keys (`"k"`, `'k'`, escapes) are
+/// unquoted, so a secret key is recognised however it is spelled.
+fn line_key(line: &str) -> Option<String> {
+    let (raw, _) = line.split_once('=')?;
+    let unquoted = toml::from_str::<toml::Table>(&format!("{raw} = 0"))
+        .ok()
+        .and_then(|t| match t.into_iter().next() {
+            Some((k, toml::Value::Integer(_))) => Some(k),
+            _ => None,
+        });
+    let key = unquoted.unwrap_or_else(|| raw.trim().trim_matches('"').to_string());
+    (!key.is_empty()).then_some(key)
+}
+
 /// A TOML error as text that names the option but never shows the value of a secret one:
 /// the offending line is not echoed, and for secret keys the parser's message (which may quote
 /// the value) is replaced.
@@ -455,12 +469,7 @@ fn toml_report(text: &str, e: &toml::de::Error) -> ConfigReport {
             let start = span.start.min(text.len());
             let line_no = text.get(..start).unwrap_or("").matches('\n').count() + 1;
             let line = text.lines().nth(line_no - 1).unwrap_or("");
-            let key = line
-                .split('=')
-                .next()
-                .map(|k| k.trim().trim_matches('"').to_string())
-                .filter(|k| line.contains('=') && !k.is_empty());
-            (Some(line_no), key)
+            (Some(line_no), line_key(line))
         }
         None => (None, None),
     };
@@ -615,6 +624,20 @@ mod tests {
         let e = HostConfig::parse("password = 12345678901\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("password"));
         assert!(!e.to_string().contains("12345678901"), "{e}");
+        // However the key is quoted (found by the `host_config` fuzz target: a literal-quoted
+        // key showed the value in toml's "invalid type: integer `…`" message).
+        for text in [
+            "'password' = 12345678901\n",
+            "\"pass\\u0077ord\" = 12345678901\n",
+            "  'aliyun_device_secret'   = 12345678901\n",
+        ] {
+            let e = HostConfig::parse(text).unwrap_err();
+            assert!(!e.to_string().contains("12345678901"), "{text}: {e}");
+            assert!(
+                e.field.as_deref().is_some_and(|f| SECRET_KEYS.contains(&f)),
+                "{e}"
+            );
+        }
         let e = HostConfig::parse("broker_port = \"x\"\n").unwrap_err();
         assert_eq!(e.field.as_deref(), Some("broker_port"));
         let c = HostConfig::parse(&selfhosted("")).unwrap();
