@@ -68,6 +68,10 @@ pub(crate) mod testing {
         pub(crate) incoming: VecDeque<Vec<u8>>,
         pub(crate) closed_by_peer: bool,
         pub(crate) sent: Vec<u8>,
+        /// Length of each `send` call's buffer, in order.
+        pub(crate) sends: Vec<usize>,
+        /// Number of `recv` calls, including those answered with `WouldBlock`.
+        pub(crate) recvs: u32,
         pub(crate) starts: u32,
         pub(crate) closes: u32,
     }
@@ -86,9 +90,11 @@ pub(crate) mod testing {
         }
         fn send(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
             self.sent.extend_from_slice(buf);
+            self.sends.push(buf.len());
             Ok(buf.len())
         }
         fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
+            self.recvs += 1;
             match self.incoming.pop_front() {
                 Some(chunk) => {
                     let n = chunk.len().min(buf.len());

@@ -212,6 +212,7 @@ impl TlsTransport {
     /// bytes rustls already holds, or bytes (or EOF, or an error) on the socket. Returns `false`
     /// on timeout. For host event loops that would otherwise spin between polls; it does not
     /// consume anything, and outside an established connection it returns `true` at once.
+    /// Costs one `poll(2)`.
     pub fn wait_readable(&mut self, timeout: Duration) -> bool {
         let tcp = match &mut self.state {
             State::Established(Channel::Tls(ch)) => {
@@ -592,23 +593,18 @@ fn flush_tls(ch: &mut TlsChannel) -> io::Result<usize> {
     Ok(total)
 }
 
-/// A blocking `peek` with a read timeout on the (normally non-blocking) socket: readiness
-/// without `poll(2)`, which would need `unsafe` or another dependency.
+/// One `poll(2)` on the socket for readability (data, EOF or an error). `true` when ready or
+/// when `poll` itself failed: `recv` then says what is wrong.
 fn wait_socket_readable(tcp: &TcpStream, timeout: Duration) -> bool {
-    if timeout.is_zero() || tcp.set_nonblocking(false).is_err() {
-        return true;
+    use rustix::event::{poll, PollFd, PollFlags, Timespec};
+    // A timeout too large for a timespec waits forever.
+    let timeout = Timespec::try_from(timeout).ok();
+    let mut fds = [PollFd::new(tcp, PollFlags::IN)];
+    match poll(&mut fds, timeout.as_ref()) {
+        Ok(n) => n > 0,
+        // A signal: report "ready" so the caller polls and then waits again.
+        Err(_) => true,
     }
-    let _ = tcp.set_read_timeout(Some(timeout));
-    let ready = match tcp.peek(&mut [0u8; 1]) {
-        Ok(_) => true,
-        Err(e) => !matches!(
-            e.kind(),
-            io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut | io::ErrorKind::Interrupted
-        ),
-    };
-    // Back to non-blocking; if this failed every later call would block, so say "ready" and
-    // let `recv` surface whatever is wrong.
-    tcp.set_nonblocking(true).is_err() || ready
 }
 
 /// Opens a non-blocking socket and starts connecting. `true` when already connected.

@@ -7,7 +7,7 @@
 //! only polled.
 
 use crate::backoff::{Backoff, BackoffConfig, FailureClass};
-use crate::codec::{Connect, ConnectReturnCode, QoS};
+use crate::codec::{decode_fixed_header, Connect, ConnectReturnCode, FixedHeader, QoS};
 use crate::ring::RingBuffer;
 use crate::session::{Event, ProtocolError, RequestError, Session, SessionConfig, SessionError};
 use crate::transport::{ConnectProgress, Transport, TransportError};
@@ -204,6 +204,28 @@ struct Link<T> {
     last_failure: Option<FailureCause>,
     /// The receive buffer holds bytes of a dead connection; cleared on the next poll.
     rx_stale: bool,
+    /// What the driver knows about the receive ring's framing, to read only when needed.
+    rx_view: RxView,
+}
+
+/// What the driver knows about the packets in the receive ring, so that [`Driver::poll`] can hand
+/// out events already received without a `recv` call (which, on a drained socket, is a failed
+/// system call per event).
+///
+/// Only an optimisation: when a packet the view counted gives no event after all (a late PUBACK,
+/// a repeated QoS 2 PUBLISH), the poll returns `None` without having read everything, and
+/// `must_read` makes the next poll read until the transport would block. The bytes left are
+/// in the transport, where a wait for readability sees them.
+#[derive(Debug, Clone, Copy, Default)]
+struct RxView {
+    /// The last event borrowed the packet at the head of the ring; the session releases it on
+    /// the next `poll_event`, so it does not count as a new packet.
+    surfaced: bool,
+    /// A packet larger than the ring is being skipped: the ring's head is not a packet start.
+    skipping: bool,
+    /// The last poll returned `None` without reading all there was: this one reads until the
+    /// transport would block, whatever the view says.
+    must_read: bool,
 }
 
 impl<T: Transport> Link<T> {
@@ -261,6 +283,7 @@ impl<
                 state: LinkState::Backoff { until: 0 },
                 last_failure: None,
                 rx_stale: false,
+                rx_view: RxView::default(),
             },
             session: Session::new(config.session),
             rx: RingBuffer::new(),
@@ -307,7 +330,9 @@ impl<
     }
 
     /// Publishes through the session (see [`Session::publish`]): QoS 1/2 messages are kept and
-    /// delivered after reconnects, QoS 0 needs the connection to be online.
+    /// delivered after reconnects, QoS 0 needs the connection to be online. The bytes are handed
+    /// to the transport at once; to send several messages in one write, use
+    /// [`Driver::queue_publish`] and [`Driver::flush`].
     pub fn publish(
         &mut self,
         now: u64,
@@ -319,6 +344,35 @@ impl<
         let r = self.session.publish(now, topic, payload, qos, retain);
         self.flush();
         r
+    }
+
+    /// Like [`Driver::publish`], but leaves the encoded PUBLISH in the send queue: it goes out
+    /// with the next [`Driver::flush`] or [`Driver::poll`], together with everything queued
+    /// before it, in one [`Transport::send`] when the transport takes it all. Over TLS that is
+    /// one record and, with `TCP_NODELAY`, one segment for a burst of messages instead of one
+    /// each, which saves work on both ends. Returns [`RequestError::Busy`] when the send queue
+    /// or the store is full, as `publish` does: flush or poll, then try again.
+    pub fn queue_publish(
+        &mut self,
+        now: u64,
+        topic: &str,
+        payload: &[u8],
+        qos: QoS,
+        retain: bool,
+    ) -> Result<Option<u16>, RequestError> {
+        self.session.publish(now, topic, payload, qos, retain)
+    }
+
+    /// Hands the send queue to the transport now, as far as it takes it (the rest goes out on
+    /// later polls). Does nothing while not connected. A send error is not returned: the
+    /// connection is then broken and the next [`Driver::poll`] reports it.
+    pub fn flush(&mut self) {
+        if matches!(
+            self.link.state,
+            LinkState::AwaitConnAck | LinkState::Online { .. }
+        ) {
+            self.flush_quietly();
+        }
     }
 
     /// Subscribes on the current connection (not re-made after a reconnect; pass long-lived
@@ -379,6 +433,7 @@ impl<
     pub fn poll(&mut self, now: u64, random: u32) -> Option<DriverEvent<'_>> {
         if self.link.rx_stale {
             self.rx.clear();
+            self.link.rx_view = RxView::default();
             self.link.rx_stale = false;
         }
         match self.link.state {
@@ -415,12 +470,19 @@ impl<
             LinkState::AwaitConnAck | LinkState::Online { .. } => {}
         }
 
+        // Events already received come first; the transport is read once they are out.
+        let pumped = if self.rx_holds_event() {
+            self.flush_result().map(|()| false)
+        } else {
+            self.pump()
+        };
+        self.link.rx_view.must_read = false;
         // Bytes that arrived just before the peer closed (a refusing CONNACK, a last message)
         // are still decoded: a broker refusing CONNECT closes right after the CONNACK, and the
         // return code it carries is a better cause than "peer closed".
-        let closed = match self.pump() {
-            Ok(()) => None,
-            Err(cause) if !self.rx.is_empty() => Some(cause),
+        let (drained, closed) = match pumped {
+            Ok(drained) => (drained, None),
+            Err(cause) if !self.rx.is_empty() => (true, Some(cause)),
             Err(cause) => return Some(self.fail(now, random, cause)),
         };
         if let Err(e) = self.session.handle_timeout(now) {
@@ -435,7 +497,22 @@ impl<
         }
         self.flush_quietly();
 
-        let cause = match self.session.poll_event(now, &mut self.rx) {
+        let view = &mut self.link.rx_view;
+        view.surfaced = false;
+        let event = self.session.poll_event(now, &mut self.rx);
+        match &event {
+            Ok(Some(Event::Message(_) | Event::Subscribed(_))) => view.surfaced = true,
+            Ok(Some(Event::Skipped { .. })) => view.skipping = true,
+            // Any other event means the skip is over. (`self.rx` cannot be looked at here to
+            // see it end earlier: it stays borrowed by the event.)
+            Ok(Some(_)) => view.skipping = false,
+            Ok(None) | Err(_) => {}
+        }
+        // Nothing to report, but the transport may hold more: the next poll reads it all.
+        if matches!(event, Ok(None)) && !drained {
+            view.must_read = true;
+        }
+        let cause = match event {
             Ok(Some(Event::Connected { session_present })) => {
                 self.link.state = LinkState::Online { since: now };
                 self.connections = self.connections.saturating_add(1);
@@ -459,20 +536,53 @@ impl<
         Some(self.link.fail(&mut self.session, now, random, cause))
     }
 
-    /// Moves bytes both ways until the socket would block.
-    fn pump(&mut self) -> Result<(), FailureCause> {
+    /// Sends what is queued, then reads until the ring holds an event, the ring is full or the
+    /// transport would block; `Ok(true)` in the last two cases (nothing more can be read now).
+    /// Stopping at the first event saves the failed `recv` that reading until it would block
+    /// costs on every pass; the next read happens once the ring's events are handed out.
+    fn pump(&mut self) -> Result<bool, FailureCause> {
         self.flush_result()?;
         loop {
             let space = self.rx.write_space();
             if space.is_empty() {
-                return Ok(());
+                return Ok(true);
             }
             match self.link.transport.recv(space) {
                 Ok(0) => return Err(FailureCause::PeerClosed),
                 Ok(n) => self.rx.commit(n),
-                Err(TransportError::WouldBlock) => return Ok(()),
+                Err(TransportError::WouldBlock) => return Ok(true),
                 Err(e) => return Err(FailureCause::from_transport(e)),
             }
+            if self.rx_holds_event() {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Whether the receive ring already holds a whole packet that the session turns into an
+    /// event (so this poll returns one without reading). `false` when unsure: then the poll
+    /// reads, as it always may.
+    fn rx_holds_event(&self) -> bool {
+        let view = self.link.rx_view;
+        // The session decodes nothing while it has no room for an acknowledgement.
+        if view.must_read || view.skipping || TX.saturating_sub(self.session.transmit().len()) < 4 {
+            return false;
+        }
+        let mut at = 0;
+        if view.surfaced {
+            match peek_header(&self.rx, 0) {
+                Some(h) => at = h.packet_len(),
+                None => return false,
+            }
+        }
+        match peek_header(&self.rx, at) {
+            Some(h) => {
+                // Types that always or almost always surface as an event. PINGRESP, PUBREC and
+                // PUBREL do not: after one of them the poll would end without reading.
+                matches!(h.packet_type(), 2 | 3 | 4 | 7 | 9 | 11)
+                    && at.saturating_add(h.packet_len()) <= self.rx.len()
+            }
+            None => false,
         }
     }
 
@@ -492,18 +602,22 @@ impl<
         let _ = self.flush_result();
     }
 
-    fn flush(&mut self) {
-        if matches!(
-            self.link.state,
-            LinkState::AwaitConnAck | LinkState::Online { .. }
-        ) {
-            self.flush_quietly();
-        }
-    }
-
     fn fail(&mut self, now: u64, random: u32, cause: FailureCause) -> DriverEvent<'static> {
         self.link.fail(&mut self.session, now, random, cause)
     }
+}
+
+/// The fixed header of the packet starting `at` bytes into the ring, if that many bytes are
+/// there to read it. A header spans at most 5 bytes; they may wrap around the ring's end.
+fn peek_header<const N: usize>(rx: &RingBuffer<N>, at: usize) -> Option<FixedHeader> {
+    let (a, b) = rx.readable();
+    let mut head = [0u8; 5];
+    let mut seen = 0;
+    for (slot, &byte) in head.iter_mut().zip(a.iter().chain(b.iter()).skip(at)) {
+        *slot = byte;
+        seen += 1;
+    }
+    decode_fixed_header(head.get(..seen)?).ok().flatten()
 }
 
 #[cfg(test)]

@@ -366,3 +366,204 @@ fn message_before_close_is_delivered_then_peer_closed() {
         "{events:?}"
     );
 }
+
+/// Connects and takes CONNECT out of the transport's record.
+fn online_driver() -> TestDriver<'static> {
+    let mut d = driver(established());
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
+    run(&mut d, 0);
+    assert!(d.is_online());
+    take_sent(&mut d);
+    d.link.transport.sends.clear();
+    d.link.transport.recvs = 0;
+    d
+}
+
+/// PUBLISH QoS 1 to "t" with packet id `id` and a one-byte payload (§3.3).
+fn publish_bytes(id: u8, payload: u8) -> [u8; 8] {
+    [0x32, 6, 0, 1, b't', 0, id, payload]
+}
+
+#[test]
+fn queued_publishes_leave_in_one_send_on_flush() {
+    let mut d = online_driver();
+    // The SUBSCRIBE after CONNACK took id 1.
+    for (id, payload) in [(2u8, b'a'), (3, b'b'), (4, b'c')] {
+        assert_eq!(
+            d.queue_publish(1, "t", &[payload], QoS::AtLeastOnce, false),
+            Ok(Some(u16::from(id)))
+        );
+    }
+    assert!(
+        d.link.transport.sends.is_empty(),
+        "nothing sent before flush"
+    );
+    d.flush();
+    assert_eq!(d.link.transport.sends, [24], "one send for three PUBLISHes");
+    let mut expected = Vec::new();
+    for (id, payload) in [(2u8, b'a'), (3, b'b'), (4, b'c')] {
+        expected.extend_from_slice(&publish_bytes(id, payload));
+    }
+    assert_eq!(take_sent(&mut d), expected);
+    // A second flush with nothing queued sends nothing.
+    d.flush();
+    assert_eq!(d.link.transport.sends.len(), 1);
+}
+
+#[test]
+fn queued_publishes_leave_in_one_send_on_poll() {
+    let mut d = online_driver();
+    d.queue_publish(1, "t", b"a", QoS::AtLeastOnce, false)
+        .unwrap();
+    d.queue_publish(1, "t", b"b", QoS::AtMostOnce, false)
+        .unwrap();
+    assert!(run(&mut d, 2).is_empty());
+    assert_eq!(d.link.transport.sends, [8 + 6]);
+    let mut expected = publish_bytes(2, b'a').to_vec();
+    // QoS 0: no packet id.
+    expected.extend_from_slice(&[0x30, 4, 0, 1, b't', b'b']);
+    assert_eq!(take_sent(&mut d), expected);
+}
+
+#[test]
+fn publish_still_sends_at_once() {
+    let mut d = online_driver();
+    d.publish(1, "t", b"a", QoS::AtLeastOnce, false).unwrap();
+    d.publish(1, "t", b"b", QoS::AtLeastOnce, false).unwrap();
+    assert_eq!(d.link.transport.sends, [8, 8]);
+}
+
+#[test]
+fn queued_publish_while_offline_waits_for_the_connection() {
+    let mut d = driver(established());
+    assert_eq!(
+        d.queue_publish(0, "t", b"a", QoS::AtLeastOnce, false),
+        Ok(Some(1))
+    );
+    d.flush();
+    assert!(
+        d.link.transport.sends.is_empty(),
+        "not connected: nothing sent"
+    );
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x20, 2, 0, 0]);
+    run(&mut d, 0);
+    // CONNECT, then after CONNACK the stored PUBLISH (id 1) and the SUBSCRIBE (id 2).
+    let sent = take_sent(&mut d);
+    assert_eq!(sent[0], 0x10);
+    assert!(
+        sent.windows(8)
+            .any(|w| w == [0x32, 6, 0, 1, b't', 0, 1, b'a']),
+        "{sent:02x?}"
+    );
+}
+
+#[test]
+fn acks_received_together_are_handed_out_with_one_read() {
+    let mut d = online_driver();
+    for payload in [b'a', b'b', b'c'] {
+        d.queue_publish(1, "t", &[payload], QoS::AtLeastOnce, false)
+            .unwrap();
+    }
+    d.flush();
+    // Three PUBACKs (ids 2, 3, 4) in one read.
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x40, 2, 0, 2, 0x40, 2, 0, 3, 0x40, 2, 0, 4]);
+    let events = run(&mut d, 2);
+    assert_eq!(
+        events,
+        [
+            "Session(Published { packet_id: 2 })",
+            "Session(Published { packet_id: 3 })",
+            "Session(Published { packet_id: 4 })"
+        ]
+    );
+    // The read that brought them, and the one that found nothing more before `None`.
+    assert_eq!(d.link.transport.recvs, 2);
+}
+
+#[test]
+fn messages_received_together_are_handed_out_with_one_read() {
+    let mut d = online_driver();
+    // Two QoS 1 PUBLISHes to "cmd/a" (ids 7 and 8), then a third one cut after its topic
+    // length, completed by the next read.
+    let mut chunk = std::vec![0x32, 10, 0, 5, b'c', b'm', b'd', b'/', b'a', 0, 7, b'1'];
+    chunk.extend_from_slice(&[0x32, 10, 0, 5, b'c', b'm', b'd', b'/', b'a', 0, 8, b'2']);
+    chunk.extend_from_slice(&[0x32, 10, 0, 5]);
+    d.link.transport.incoming.push_back(chunk);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![b'c', b'm', b'd', b'/', b'a', 0, 9, b'3']);
+    let events = run(&mut d, 5);
+    assert_eq!(events.len(), 3, "{events:?}");
+    for (event, payload) in events.iter().zip(["[49]", "[50]", "[51]"]) {
+        assert!(
+            event.contains("Message") && event.contains(payload),
+            "{events:?}"
+        );
+    }
+    // First read: two whole messages. After both are out, a read completes the third; the
+    // last read finds nothing.
+    assert_eq!(d.link.transport.recvs, 3);
+    // Every message was acknowledged, in order.
+    assert_eq!(
+        take_sent(&mut d),
+        [0x40, 2, 0, 7, 0x40, 2, 0, 8, 0x40, 2, 0, 9]
+    );
+}
+
+#[test]
+fn an_ack_without_event_does_not_strand_later_bytes() {
+    let mut d = online_driver();
+    d.queue_publish(1, "t", b"a", QoS::AtLeastOnce, false)
+        .unwrap();
+    d.flush();
+    // A late PUBACK for an id not in flight gives no event; the PUBACK for id 2 comes in a
+    // second read. The first poll pass ends early, the next one must read the rest.
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x40, 2, 0, 9]);
+    d.link
+        .transport
+        .incoming
+        .push_back(std::vec![0x40, 2, 0, 2]);
+    let mut events = run(&mut d, 2);
+    events.extend(run(&mut d, 2));
+    assert_eq!(events, ["Session(Published { packet_id: 2 })"]);
+    assert!(d.link.transport.incoming.is_empty());
+}
+
+#[test]
+fn peek_header_reads_across_the_ring_end() {
+    let mut rx = RingBuffer::<8>::new();
+    rx.write_space()[..7].copy_from_slice(&[0, 0, 0, 0, 0, 0, 0x30]);
+    rx.commit(7);
+    rx.consume(6);
+    // A PUBLISH header with remaining length 200 ([0xc8, 0x01]) stored at indices 6, 7, 0.
+    rx.write_space().copy_from_slice(&[0xc8]);
+    rx.commit(1);
+    rx.write_space()[..1].copy_from_slice(&[0x01]);
+    rx.commit(1);
+    assert_eq!(rx.readable(), (&[0x30, 0xc8][..], &[0x01][..]));
+    let h = peek_header(&rx, 0).unwrap();
+    assert_eq!((h.packet_type(), h.header_len, h.packet_len()), (3, 3, 203));
+    assert_eq!(peek_header(&rx, 100), None);
+
+    // PUBACK, then a PUBLISH header cut inside its remaining length.
+    let mut rx = RingBuffer::<8>::new();
+    rx.write_space()[..6].copy_from_slice(&[0x40, 2, 0, 1, 0x30, 0xc8]);
+    rx.commit(6);
+    let h = peek_header(&rx, 0).unwrap();
+    assert_eq!((h.packet_type(), h.packet_len()), (4, 4));
+    assert_eq!(peek_header(&rx, 4), None);
+    assert_eq!(peek_header(&rx, 6), None);
+}
