@@ -7,6 +7,7 @@
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod dashboard;
 pub mod demo;
 pub mod host_config;
 pub mod live;
