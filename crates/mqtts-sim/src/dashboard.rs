@@ -381,21 +381,22 @@ impl Shared {
         self.version.send_modify(|v| *v = v.wrapping_add(1));
     }
 
-    /// Access check common to every request; `Err` is the response to send.
-    fn admit(&self, headers: &HeaderMap, token: Option<&str>) -> Result<(), Response> {
+    /// Access check common to every request; `Err` is the refusal to send.
+    fn admit(
+        &self,
+        headers: &HeaderMap,
+        token: Option<&str>,
+    ) -> Result<(), (StatusCode, &'static str)> {
         match &self.token {
             Some(expected) => {
                 if !token.is_some_and(|t| same_secret(t.as_bytes(), expected.as_bytes())) {
-                    return Err((StatusCode::UNAUTHORIZED, "token required\n").into_response());
+                    return Err((StatusCode::UNAUTHORIZED, "token required\n"));
                 }
             }
             None => {
                 let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
                 if !host.is_some_and(|h| self.hosts.iter().any(|a| a == h)) {
-                    return Err(
-                        (StatusCode::MISDIRECTED_REQUEST, "unexpected Host header\n")
-                            .into_response(),
-                    );
+                    return Err((StatusCode::MISDIRECTED_REQUEST, "unexpected Host header\n"));
                 }
             }
         }
@@ -444,7 +445,7 @@ async fn page(
             s.page.clone(),
         )
             .into_response(),
-        Err(r) => r,
+        Err(refusal) => refusal.into_response(),
     };
     security_headers(r, &s.csp)
 }
@@ -454,8 +455,8 @@ async fn events(
     headers: HeaderMap,
     Query(q): Query<TokenQuery>,
 ) -> Response {
-    if let Err(r) = s.admit(&headers, q.token.as_deref()) {
-        return security_headers(r, &s.csp);
+    if let Err(refusal) = s.admit(&headers, q.token.as_deref()) {
+        return security_headers(refusal.into_response(), &s.csp);
     }
     let rx = s.version.subscribe();
     let stream = futures_util::stream::unfold((s, rx, true), |(s, mut rx, first)| async move {
@@ -479,8 +480,8 @@ async fn set(State(s): State<Arc<Shared>>, headers: HeaderMap, body: String) -> 
         .get(header::AUTHORIZATION)
         .and_then(|h| h.to_str().ok())
         .and_then(|h| h.strip_prefix("Bearer "));
-    if let Err(r) = s.admit(&headers, bearer) {
-        return r;
+    if let Err(refusal) = s.admit(&headers, bearer) {
+        return refusal.into_response();
     }
     // JSON only: a cross-site page cannot send it without a CORS preflight we never answer.
     let json_type = headers
