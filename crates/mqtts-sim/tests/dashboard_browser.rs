@@ -4,8 +4,8 @@
 //!
 //! It proves: a device appears online; a toggle click switches the simulated output and the
 //! page shows the new state; a refused command shows its error; killing a device process turns
-//! it offline; a device id and values containing HTML render as text; requests without the
-//! token are refused. A screenshot goes to `$CARGO_TARGET_TMPDIR/dashboard.png`, or to
+//! it offline and a command to it times out; a device id and values containing HTML render as
+//! text; requests without the token are refused. A screenshot goes to `$CARGO_TARGET_TMPDIR/dashboard.png`, or to
 //! `docs/dashboard.png` with `UPDATE_SCREENSHOT=1`.
 //!
 //! Skips (with a message) when Chromium or chromedriver is missing, except under CI (`CI`
@@ -28,6 +28,8 @@ use mqtts_sim::platform::QoS;
 use mqtts_sim::sim_device::SimDevice;
 use serde_json::{json, Value};
 
+/// Short, so the unanswered command below times out quickly (a late reply still counts).
+const COMMAND_TIMEOUT: Duration = Duration::from_secs(4);
 const TOKEN: &str = "browser-test-token-0123456789";
 /// A device id that would run script if it were inserted as HTML.
 const EVIL_ID: &str = "<script>window.pwned=2<script><img src=x onerror=window.pwned=1>";
@@ -239,7 +241,7 @@ fn dashboard_in_a_real_browser() {
         platform: platform_options(port, &pki.ca_file, "dashboard"),
         listen: "127.0.0.1:0".parse().unwrap(),
         token: Some(TOKEN.into()),
-        command_timeout: Duration::from_secs(10),
+        command_timeout: COMMAND_TIMEOUT,
     })
     .unwrap();
     let addr = dashboard.local_addr();
@@ -424,6 +426,26 @@ fn dashboard_in_a_real_browser() {
     d2.kill();
     page.wait("d2 offline", |v| {
         (device(v, "d2")?["status"] == "offline").then_some(())
+    });
+    // Its toggle is disabled; a command sent anyway gets no reply and is shown as timed out.
+    let disabled = rt
+        .block_on(client.execute(
+            "return document.querySelector(\"section.device[data-device='d2'] button.toggle\").disabled",
+            vec![],
+        ))
+        .unwrap();
+    assert_eq!(disabled, true);
+    rt.block_on(client.execute(
+        "window.dashboard.set('d2', 'Pump', true); return null;",
+        vec![],
+    ))
+    .unwrap();
+    page.wait("the pending command", |v| {
+        (device(v, "d2")?["commands"][0]["outcome"] == "pending").then_some(())
+    });
+    page.wait("the timeout", |v| {
+        let c = device(v, "d2")?["commands"].get(0)?.clone();
+        (c["outcome"] == "timed_out" && c["text"] == "timed out (no reply)").then_some(())
     });
 
     let png = rt.block_on(client.screenshot()).unwrap();
