@@ -172,6 +172,19 @@ return {
 };
 "#;
 
+/// Ends the WebDriver session (and so the browser) also when an assertion fails: killing
+/// chromedriver alone would leave Chromium running.
+struct Session<'a> {
+    rt: &'a tokio::runtime::Runtime,
+    client: Client,
+}
+
+impl Drop for Session<'_> {
+    fn drop(&mut self) {
+        let _ = self.rt.block_on(self.client.clone().close());
+    }
+}
+
 struct Page<'a> {
     rt: &'a tokio::runtime::Runtime,
     client: &'a Client,
@@ -337,6 +350,10 @@ fn dashboard_in_a_real_browser() {
                 .connect(&format!("http://127.0.0.1:{}", driver.port)),
         )
         .expect("WebDriver session");
+    let session = Session {
+        rt: &rt,
+        client: client.clone(),
+    };
     let page = Page {
         rt: &rt,
         client: &client,
@@ -466,7 +483,7 @@ fn dashboard_in_a_real_browser() {
         true,
     )
     .unwrap();
-    let _ = rt.block_on(client.close());
+    drop(session);
     drop(driver);
     dashboard.stop();
     d1.stop();
