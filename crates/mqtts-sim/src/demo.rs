@@ -15,7 +15,6 @@
 use std::io::{self, Stdout};
 use std::time::{Duration, Instant};
 
-use mqtts_core::codec::QoS;
 use mqtts_core::device::DeviceEvent;
 use serde_json::Value;
 
@@ -23,7 +22,7 @@ use crate::broker::{BrokerOptions, InProcessBroker};
 use crate::host_config::{CaFiles, HostConfig};
 use crate::live::LiveView;
 use crate::pki::TestPki;
-use crate::platform::{Message, PlatformClient, PlatformEvent, PlatformOptions};
+use crate::platform::{Message, PlatformClient, PlatformEvent, PlatformOptions, QoS};
 use crate::sim_device::SimDevice;
 use crate::tls_transport::TransportOptions;
 
@@ -170,9 +169,9 @@ impl Demo {
                 self.view.platform(&format!("got {leaf}: {}", m.text()));
             }
             PlatformEvent::Online { .. } => self.view.platform("connected"),
-            PlatformEvent::Offline { cause, .. } => self
-                .view
-                .platform(&format!("disconnected: {}", cause.as_str())),
+            PlatformEvent::Offline { error } => {
+                self.view.platform(&format!("disconnected: {error}"))
+            }
             PlatformEvent::Subscribed(_) => self.view.platform("subscribed"),
             PlatformEvent::Delivered(_) => {}
         }
@@ -222,7 +221,7 @@ impl Demo {
         self.view.platform(&format!("send command: {text}"));
         self.platform
             .publish(&self.set_topic, text.as_bytes(), QoS::AtLeastOnce, false)
-            .map_err(|e| format!("platform publish: {e:?}"))?;
+            .map_err(|e| format!("platform publish: {e}"))?;
         Ok(id)
     }
 

@@ -1,12 +1,14 @@
 //! Host runner infrastructure for `mqtts-core`: the rustls [`tls_transport::TlsTransport`] that
 //! implements the core's `Transport` over real TCP, a throwaway PKI ([`pki`]), an in-process
 //! TLS broker ([`broker`]) and a harness that runs a real Mosquitto ([`mosquitto`]); the
-//! simulated device ([`sim_device`]) configured from TOML ([`host_config`]) and the platform
-//! side ([`platform`]) that the `mqtts-sim` binary and the end-to-end tests use.
+//! simulated device ([`sim_device`]) configured from TOML ([`host_config`]), the platform
+//! side ([`platform`], on rumqttc: independent of the core) that the `mqtts-sim` binary and the
+//! end-to-end tests use, and the web dashboard on it ([`dashboard`]).
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod broker;
+pub mod dashboard;
 pub mod demo;
 pub mod host_config;
 pub mod live;

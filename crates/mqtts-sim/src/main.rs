@@ -5,17 +5,19 @@
 //! mqtts-sim run --config FILE [--insecure] [--duration SECS]
 //! mqtts-sim ctl [CONNECTION] set DEVICE SWITCH on|off
 //! mqtts-sim ctl [CONNECTION] watch DEVICE [--duration SECS]
+//! mqtts-sim dashboard --config FILE [--listen ADDR] [--token-file FILE]
 //! ```
+
+mod dashboard_cli;
 
 use std::io;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
-use mqtts_core::codec::QoS;
 use mqtts_sim::host_config::HostConfig;
 use mqtts_sim::live::LiveView;
-use mqtts_sim::platform::{PlatformClient, PlatformEvent, PlatformOptions};
+use mqtts_sim::platform::{PlatformClient, PlatformEvent, PlatformOptions, QoS};
 use mqtts_sim::sim_device::{SimDevice, XorShift};
 use mqtts_sim::tls_transport::{TlsOptions, TransportOptions};
 
@@ -23,6 +25,8 @@ const USAGE: &str = "\
 usage:
   mqtts-sim demo [--forever]
       In-process TLS broker + simulated device + platform; exits 0 when the scenario passed.
+  mqtts-sim demo --dashboard [--listen 127.0.0.1:8080]
+      The demo's broker and device with the web dashboard on them, until Ctrl-C.
   mqtts-sim run --config FILE [--insecure] [--duration SECS]
       Simulated device against any broker (Alibaba Cloud IoT, Mosquitto, EMQX).
   mqtts-sim ctl [CONNECTION] set DEVICE SWITCH on|off
@@ -34,6 +38,9 @@ usage:
         --username USER      (the password is read from the MQTTS_PASSWORD environment variable)
         --insecure           do not verify the broker certificate (warns on every connect)
         --timeout SECS       how long `set` waits for the device's confirmation (default 10)
+  mqtts-sim dashboard --config FILE [--listen 127.0.0.1:8080] [--token-file FILE] [--insecure]
+      Web dashboard of every self-hosted device on the broker. Binding to a non-loopback
+      address needs --token-file; every request must then carry the token.
   Log level: MQTTS_LOG=error|warn|info|debug (default info).
 ";
 
@@ -77,6 +84,7 @@ fn main() -> ExitCode {
         Some("demo") => cmd_demo(&args[1..]),
         Some("run") => cmd_run(&args[1..]),
         Some("ctl") => cmd_ctl(&args[1..]),
+        Some("dashboard") => dashboard_cli::run(&args[1..]),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -180,9 +188,12 @@ impl Args {
 }
 
 fn cmd_demo(args: &[String]) -> Result<(), Failure> {
-    let a = Args::parse(args, &[], &["--forever"])?;
+    let a = Args::parse(args, &["--listen"], &["--forever", "--dashboard"])?;
     if !a.positional.is_empty() {
         return Err(Failure::usage("demo takes no arguments"));
+    }
+    if a.flag("--dashboard") {
+        return dashboard_cli::demo(&a);
     }
     mqtts_sim::demo::run(a.flag("--forever"))
         .map_err(|reason| Failure::failed(format!("demo FAILED: {reason}")))
@@ -360,17 +371,13 @@ fn ctl_set(
             QoS::AtLeastOnce,
             false,
         )
-        .map_err(|e| Failure::failed(format!("publish: {e:?}")))?;
+        .map_err(|e| Failure::failed(format!("publish: {e}")))?;
     println!("sent to devices/{device}/set: {command}");
     let reply = client.wait_for(
         left(),
         |e| {
-            if let PlatformEvent::Offline { cause, detail } = e {
-                last_offline = Some(format!(
-                    "{} {}",
-                    cause.as_str(),
-                    detail.clone().unwrap_or_default()
-                ));
+            if let PlatformEvent::Offline { error } = e {
+                last_offline = Some(error.clone());
             }
         },
         |e| match e {
@@ -439,11 +446,9 @@ fn ctl_watch(
         };
         match event {
             PlatformEvent::Online { .. } => view.platform("connected to the broker"),
-            PlatformEvent::Offline { cause, detail } => view.platform(&format!(
-                "broker connection lost: {} {}",
-                cause.as_str(),
-                detail.unwrap_or_default()
-            )),
+            PlatformEvent::Offline { error } => {
+                view.platform(&format!("broker connection lost: {error}"))
+            }
             PlatformEvent::Message(m) => {
                 let leaf = m.topic.rsplit('/').next().unwrap_or("").to_string();
                 let text = match (leaf.as_str(), m.json()) {

@@ -11,8 +11,8 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::e2e::*;
-use mqtts_core::codec::QoS;
 use mqtts_sim::mosquitto::{self, MosquittoConfig};
+use mqtts_sim::platform::QoS;
 use mqtts_sim::sim_device::SimDevice;
 
 const BIN: &str = env!("CARGO_BIN_EXE_mqtts-sim");

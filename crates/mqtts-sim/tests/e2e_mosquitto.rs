@@ -11,14 +11,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use common::e2e::*;
-use mqtts_core::codec::{ConnectReturnCode, QoS};
+use mqtts_core::codec::ConnectReturnCode;
 use mqtts_core::device::DeviceEvent;
 use mqtts_core::driver::FailureCause;
 use mqtts_core::session::RequestError;
 use mqtts_core::switch::CommandError;
 use mqtts_sim::host_config::CaFiles;
 use mqtts_sim::mosquitto::{self, MosquittoConfig, TlsFiles};
-use mqtts_sim::platform::PlatformEvent;
+use mqtts_sim::platform::{PlatformEvent, QoS};
 use mqtts_sim::sim_device::SimDevice;
 use serde_json::{json, Value};
 
@@ -324,7 +324,11 @@ fn e2e_5_qos1_published_while_broker_down_are_delivered() {
     let expected: Vec<String> = (0..10).map(|n| numbered(&tag, n)).collect();
     for payload in &expected {
         let id = device
-            .publish("devices/d5/data", payload.as_bytes(), QoS::AtLeastOnce)
+            .publish(
+                "devices/d5/data",
+                payload.as_bytes(),
+                mqtts_core::codec::QoS::AtLeastOnce,
+            )
             .expect("stored while offline");
         assert!(id.is_some());
     }
@@ -616,7 +620,11 @@ fn e2e_9_broker_restart_during_burst_loses_nothing() {
         });
         for (n, payload) in expected.iter().enumerate() {
             loop {
-                match device.publish("devices/d9/burst", payload.as_bytes(), QoS::AtLeastOnce) {
+                match device.publish(
+                    "devices/d9/burst",
+                    payload.as_bytes(),
+                    mqtts_core::codec::QoS::AtLeastOnce,
+                ) {
                     Ok(_) => break,
                     // The in-flight table is full (or the broker is away): wait for acks.
                     Err(RequestError::Busy) => thread::sleep(Duration::from_millis(1)),

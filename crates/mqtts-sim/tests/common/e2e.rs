@@ -4,12 +4,11 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mqtts_core::codec::QoS;
 use mqtts_core::device::DeviceEvent;
 use mqtts_sim::host_config::{CaFiles, HostConfig};
 use mqtts_sim::mosquitto::{Mosquitto, MosquittoConfig, TlsFiles};
 use mqtts_sim::pki::TestPki;
-use mqtts_sim::platform::{Message, PlatformClient, PlatformEvent, PlatformOptions};
+use mqtts_sim::platform::{Message, PlatformClient, PlatformEvent, PlatformOptions, QoS};
 use mqtts_sim::sim_device::{Observed, SimDevice};
 use mqtts_sim::tls_transport::TransportOptions;
 use tempfile::TempDir;
