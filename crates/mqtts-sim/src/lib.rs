@@ -8,6 +8,7 @@
 
 pub mod broker;
 pub mod demo;
+pub mod fleet;
 pub mod host_config;
 pub mod live;
 pub mod mosquitto;

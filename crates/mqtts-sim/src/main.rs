@@ -5,6 +5,7 @@
 //! mqtts-sim run --config FILE [--insecure] [--duration SECS]
 //! mqtts-sim ctl [CONNECTION] set DEVICE SWITCH on|off
 //! mqtts-sim ctl [CONNECTION] watch DEVICE [--duration SECS]
+//! mqtts-sim fleet --devices N [--config FILE] [--duration S] [--restart-broker-at S]
 //! ```
 
 use std::io;
@@ -34,6 +35,8 @@ usage:
         --username USER      (the password is read from the MQTTS_PASSWORD environment variable)
         --insecure           do not verify the broker certificate (warns on every connect)
         --timeout SECS       how long `set` waits for the device's confirmation (default 10)
+  mqtts-sim fleet --devices N [--config FILE] [--duration S] [--restart-broker-at S]
+      N simulated devices against one broker, through a restart (`fleet --help`).
   Log level: MQTTS_LOG=error|warn|info|debug (default info).
 ";
 
@@ -77,6 +80,10 @@ fn main() -> ExitCode {
         Some("demo") => cmd_demo(&args[1..]),
         Some("run") => cmd_run(&args[1..]),
         Some("ctl") => cmd_ctl(&args[1..]),
+        Some("fleet") => mqtts_sim::fleet::cli(&args[1..]).map_err(|e| Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
