@@ -43,7 +43,10 @@ fn fifty_devices_survive_a_broker_restart_without_losing_qos1_messages() {
     // The per-second counters add up to the totals.
     let sum = |f: fn(&fleet::Sample) -> u64| report.samples.iter().map(f).sum::<u64>();
     assert_eq!(sum(|s| s.published), report.published, "{summary}");
-    assert!(sum(|s| s.connects_completed) >= 2 * DEVICES as u64, "{summary}");
+    assert!(
+        sum(|s| s.connects_completed) >= 2 * DEVICES as u64,
+        "{summary}"
+    );
 }
 
 #[test]

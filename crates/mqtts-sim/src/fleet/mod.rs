@@ -43,6 +43,8 @@ use observer::{Observer, ObserverOptions};
 /// Longest time a device goes without a poll, whatever its socket says (rustls may hold
 /// decrypted bytes the socket no longer shows).
 const SWEEP_MS: u64 = 200;
+/// Retry delay of a telemetry message the core refused as `Busy`.
+const BUSY_RETRY_MS: u64 = 100;
 /// How often the per-second sampler checks the counters (for the all-online times).
 const TICK: Duration = Duration::from_millis(20);
 /// Name of the one switch each fleet device has.
@@ -165,7 +167,7 @@ pub struct FleetReport {
     pub broker: String,
     /// Logical CPUs of the machine (shared with whatever else runs).
     pub cpus: usize,
-    /// From the start until every device was online (`None`: never).
+    /// From the start until every device was online (`None`: not before the restart).
     pub start_all_online_s: Option<f64>,
     /// Most connections completed in one second before any restart.
     pub start_peak_connects_per_s: u64,
@@ -307,8 +309,11 @@ impl Slot<'_> {
                     shared.published.fetch_add(1, Ordering::Relaxed);
                     self.next_publish_at = self.next_publish_at.saturating_add(period_ms).max(now);
                 }
-                // Store or in-flight table full: try again on the next poll of this slot.
-                Err(RequestError::Busy) => {}
+                // Store or in-flight table full (broker away for a while): the same `seq`
+                // again a little later, without spinning on it.
+                Err(RequestError::Busy) => {
+                    self.next_publish_at = now.saturating_add(period_ms.min(BUSY_RETRY_MS));
+                }
                 Ok(None) | Err(_) => {
                     shared.publish_errors.fetch_add(1, Ordering::Relaxed);
                     self.next_publish_at = now.saturating_add(period_ms);
@@ -327,11 +332,9 @@ impl Slot<'_> {
                         shared.online.fetch_add(1, Ordering::Relaxed);
                     }
                 }
-                DeviceEvent::Offline { .. } => {
-                    if self.online {
-                        self.online = false;
-                        shared.online.fetch_sub(1, Ordering::Relaxed);
-                    }
+                DeviceEvent::Offline { .. } if self.online => {
+                    self.online = false;
+                    shared.online.fetch_sub(1, Ordering::Relaxed);
                 }
                 DeviceEvent::Delivered { packet_id } => {
                     if let Some(i) = self.pending.iter().position(|(p, _)| *p == packet_id) {
@@ -657,7 +660,8 @@ pub fn run(
             thread::sleep(TICK);
             let t = start.elapsed().as_secs_f64();
             let online = u64::try_from(shared.online.load(Ordering::Relaxed)).unwrap_or(0);
-            if start_all_online.is_none() && online == n {
+            // Only before a restart: all online later is the restart's number.
+            if start_all_online.is_none() && restart.is_none() && online == n {
                 start_all_online = Some(t);
             }
             if let Some(r) = restart.as_mut() {
