@@ -135,6 +135,12 @@ pub struct Sample {
     pub acknowledged: u64,
     /// New distinct messages the observer received.
     pub observed: u64,
+    /// CPU seconds the fleet process used in this second (1.0 = one core busy).
+    #[serde(default)]
+    pub fleet_cpu: f64,
+    /// CPU seconds the broker used in this second (own broker only).
+    #[serde(default)]
+    pub broker_cpu: f64,
 }
 
 /// The broker restart, if one was done.
@@ -219,18 +225,20 @@ impl FleetReport {
     /// The per-second samples as CSV (with a header line).
     pub fn csv(&self) -> String {
         let mut out = String::from(
-            "t_s,online,connects_attempted,connects_completed,published,acknowledged,observed\n",
+            "t_s,online,connects_attempted,connects_completed,published,acknowledged,observed,fleet_cpu,broker_cpu\n",
         );
         for s in &self.samples {
             out.push_str(&format!(
-                "{:.0},{},{},{},{},{},{}\n",
+                "{:.0},{},{},{},{},{},{},{:.2},{:.2}\n",
                 s.t_s,
                 s.online,
                 s.connects_attempted,
                 s.connects_completed,
                 s.published,
                 s.acknowledged,
-                s.observed
+                s.observed,
+                s.fleet_cpu,
+                s.broker_cpu
             ));
         }
         out
@@ -554,6 +562,11 @@ struct BrokerCpu {
 }
 
 impl BrokerCpu {
+    /// CPU seconds of all broker processes so far (samples the running one).
+    fn total(&mut self) -> f64 {
+        self.done_s + self.sample().map_or(0.0, |s| s.cpu_s)
+    }
+
     fn sample(&mut self) -> Option<ProcStats> {
         let s = proc_stats(&self.pid?.to_string())?;
         self.hwm_kib = self.hwm_kib.max(s.hwm_kib);
@@ -654,6 +667,7 @@ pub fn run(
         type RestartJob<'s> = thread::ScopedJoinHandle<'s, (Mosquitto, Result<f64, String>)>;
         let mut restart_job: Option<RestartJob<'_>> = None;
         let mut last = [0u64; 5];
+        let mut last_cpu = (self_base.cpu_s, broker_cpu.total());
         let mut next_sample = 1.0f64;
         let mut drain_started: Option<Instant> = None;
         loop {
@@ -724,7 +738,11 @@ pub fn run(
                     shared.acknowledged.load(Ordering::Relaxed),
                     observer.distinct(),
                 ];
+                let fleet_cpu = proc_stats("self").map_or(0.0, |p| p.cpu_s);
+                let broker_total = broker_cpu.total();
                 let sample = Sample {
+                    fleet_cpu: fleet_cpu - last_cpu.0,
+                    broker_cpu: (broker_total - last_cpu.1).max(0.0),
                     t_s: t.round(),
                     online,
                     connects_attempted: now[0] - last[0],
@@ -734,7 +752,7 @@ pub fn run(
                     observed: now[4] - last[4],
                 };
                 last = now;
-                broker_cpu.sample();
+                last_cpu = (fleet_cpu, broker_total);
                 progress(&sample);
                 samples.push(sample);
             }
@@ -938,14 +956,16 @@ pub fn cli(args: &[String]) -> Result<(), FleetError> {
     }
     let report = run(&options, |s| {
         eprintln!(
-            "t={:>4.0}s online={:>5} connects {:>4}/{:<4} published {:>5} acked {:>5} observed {:>5}",
+            "t={:>4.0}s online={:>5} connects {:>4}/{:<4} published {:>5} acked {:>5} observed {:>5} cpu fleet {:.2} broker {:.2}",
             s.t_s,
             s.online,
             s.connects_completed,
             s.connects_attempted,
             s.published,
             s.acknowledged,
-            s.observed
+            s.observed,
+            s.fleet_cpu,
+            s.broker_cpu
         );
     })?;
     let text = serde_json::to_string_pretty(&report)
