@@ -391,6 +391,7 @@ fn worker(
         .iter()
         .map(|d| Identity::from_config(d, None).map_err(|e| format!("identity: {e:?}")))
         .collect::<Result<_, _>>()?;
+    // Workers started in the same clock tick would share a seed: step each one apart.
     let mut rng = XorShift::from_time();
     for _ in 0..(seed % 64) {
         rng.next_u32();
