@@ -10,6 +10,7 @@
 pub mod broker;
 pub mod dashboard;
 pub mod demo;
+pub mod fleet;
 pub mod host_config;
 pub mod live;
 pub mod mosquitto;

@@ -6,6 +6,7 @@
 //! mqtts-sim ctl [CONNECTION] set DEVICE SWITCH on|off
 //! mqtts-sim ctl [CONNECTION] watch DEVICE [--duration SECS]
 //! mqtts-sim dashboard --config FILE [--listen ADDR] [--token-file FILE]
+//! mqtts-sim fleet --devices N [--config FILE] [--duration S] [--restart-broker-at S]
 //! ```
 
 mod dashboard_cli;
@@ -41,6 +42,8 @@ usage:
   mqtts-sim dashboard --config FILE [--listen 127.0.0.1:8080] [--token-file FILE] [--insecure]
       Web dashboard of every self-hosted device on the broker. Binding to a non-loopback
       address needs --token-file; every request must then carry the token.
+  mqtts-sim fleet --devices N [--config FILE] [--duration S] [--restart-broker-at S]
+      N simulated devices against one broker, through a restart (`fleet --help`).
   Log level: MQTTS_LOG=error|warn|info|debug (default info).
 ";
 
@@ -85,6 +88,10 @@ fn main() -> ExitCode {
         Some("run") => cmd_run(&args[1..]),
         Some("ctl") => cmd_ctl(&args[1..]),
         Some("dashboard") => dashboard_cli::run(&args[1..]),
+        Some("fleet") => mqtts_sim::fleet::cli(&args[1..]).map_err(|e| Failure {
+            code: e.exit_code(),
+            message: e.to_string(),
+        }),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())

@@ -32,6 +32,9 @@ pub struct MosquittoConfig {
     pub persistence: bool,
     /// Extra config lines appended verbatim (global section, before the listeners).
     pub extra: Vec<String>,
+    /// `log_type` values; empty means `all`. A big fleet logs less: `all` writes a line per
+    /// message, which would dominate the broker's CPU time.
+    pub log_types: Vec<String>,
 }
 
 /// PEM files for the TLS listener.
@@ -336,9 +339,12 @@ impl Mosquitto {
             "user root".to_string(),
             "per_listener_settings false".to_string(),
             format!("log_dest file {}", self.log_path().display()),
-            "log_type all".to_string(),
             "connection_messages true".to_string(),
         ];
+        if config.log_types.is_empty() {
+            lines.push("log_type all".into());
+        }
+        lines.extend(config.log_types.iter().map(|t| format!("log_type {t}")));
         if config.users.is_empty() {
             lines.push("allow_anonymous true".into());
         } else {

@@ -229,6 +229,23 @@ impl TlsTransport {
         wait_socket_readable(tcp, timeout)
     }
 
+    /// The socket while a connection exists or is being made, and whether the transport
+    /// waits for it to become writable (TCP connect in flight, or TLS bytes queued for a full
+    /// socket); it always waits for readable. For a host event loop that waits on many
+    /// transports with one `poll(2)` (the fleet runner). Decrypted bytes rustls already holds
+    /// do not show up as readable: poll the device until it has nothing more before waiting.
+    pub fn poll_interest(&self) -> Option<(std::os::fd::BorrowedFd<'_>, bool)> {
+        use std::os::fd::AsFd;
+        match &self.state {
+            State::Idle => None,
+            State::TcpConnecting { socket, .. } => Some((socket.as_fd(), true)),
+            State::Handshaking(ch) | State::Established(Channel::Tls(ch)) => {
+                Some((ch.tcp.as_fd(), ch.conn.wants_write()))
+            }
+            State::Established(Channel::Plain(tcp)) => Some((tcp.as_fd(), false)),
+        }
+    }
+
     /// The connected peer's address, once TCP is up.
     pub fn peer_addr(&self) -> Option<SocketAddr> {
         match &self.state {
