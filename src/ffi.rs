@@ -1,13 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 
-//! Every `unsafe` of the application: the C shim (`src/socket_shim.c`), the logger set-up, the
-//! thread declarations and the `rust_main` entry point.
+//! The calls into C: the shim (`src/socket_shim.c`) and the logger set-up. Every hand-written
+//! `unsafe` block of the application is here; this module imports nothing else of the crate, so
+//! every other module stands above it (see `lib.rs`).
 //!
 //! The shim returns the small stable codes of `socket_shim.h`; they are decoded by
 //! `mqtts_core::firmware::shim` (which a host test keeps in step with the header), so no errno
 //! or libc value ever reaches the rest of the crate.
-
-use core::ffi::c_int;
 
 use log::LevelFilter;
 use mqtts_core::firmware::ca::CaSet;
@@ -141,32 +140,4 @@ pub fn init_logging(level: LevelFilter) {
         let _ = zephyr::set_logger();
         log::set_max_level_racy(level);
     }
-}
-
-/// The connection worker thread (see [`crate::worker`]). The macro owns the static stack and
-/// thread object; the thread is started once and never exits.
-#[zephyr::thread(stack_size = crate::config::WORKER_STACK_SIZE)]
-fn connection_worker() {
-    crate::worker::run()
-}
-
-/// The application thread. Its stack holds the whole `Device` (MQTT buffers included), so its
-/// size is computed from the types: see [`crate::main_loop::APP_STACK_SIZE`].
-#[zephyr::thread(stack_size = crate::main_loop::APP_STACK_SIZE)]
-fn application() {
-    crate::main_loop::run()
-}
-
-/// Entry point called by zephyr-lang-rust's `main.c` on Zephyr's main thread: sets up logging,
-/// starts the two threads and returns (the main thread then ends; its stack is kept small).
-#[no_mangle]
-extern "C" fn rust_main() {
-    init_logging(crate::config::LOG_LEVEL);
-    let worker = connection_worker();
-    worker.set_priority(crate::config::WORKER_PRIORITY as c_int);
-    // The handles are only needed to join, and neither thread exits.
-    let _worker = worker.start();
-    let app = application();
-    app.set_priority(crate::config::APP_PRIORITY as c_int);
-    let _app = app.start();
 }

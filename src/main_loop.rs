@@ -33,6 +33,7 @@ use crate::ffi;
 use crate::net::NetMonitor;
 use crate::outputs::{GpioOutputs, StatusLed, RELAY_COUNT};
 use crate::transport::{Shared, ZephyrTransport};
+use crate::uptime::uptime_ms;
 use crate::worker::{JobPoll, Ticket};
 
 /// Longest sleep of one pass: the latency for worker results (connect, SNTP) and network
@@ -62,11 +63,6 @@ pub const APP_STACK_SIZE: usize = config::APP_STACK_BASE
 
 /// Whether TLS needs the clock before the first handshake.
 const CLOCK_NEEDED: bool = cfg!(CONFIG_MQTTS_TLS);
-
-/// Milliseconds since boot.
-pub fn uptime_ms() -> u64 {
-    u64::try_from(zephyr::sys::uptime_get()).unwrap_or(0)
-}
 
 /// The application: never returns.
 pub fn run() -> ! {
