@@ -69,9 +69,14 @@ BUILD_ASSERT(CONFIG_MQTTS_KEEPALIVE_S >= 30 && CONFIG_MQTTS_KEEPALIVE_S <= 1200,
  * by name. Mbed TLS 4's <mbedtls/build_info.h> includes <tf-psa-crypto/build_info.h> first, so
  * both the MBEDTLS_* (TLS, X.509) and the PSA_WANT_* (crypto) macros are visible after it;
  * <mbedtls/ssl.h> adds the defaults of the record sizes. The include is not optional: without
- * the Mbed TLS include path (CMake target mbedTLS) the build stops here instead of skipping
- * the checks.
+ * the Mbed TLS include path (CMake target mbedTLS, linked by CMakeLists.txt) the build stops
+ * here with the fix in the message, instead of skipping the checks.
  */
+#if defined(__has_include)
+#if !__has_include(<mbedtls/build_info.h>)
+#error "The Mbed TLS headers are not on this file's include path: CMakeLists.txt must link the app with Zephyr's mbedTLS interface library (target_link_libraries(app PRIVATE mbedTLS)) so the checks below can run."
+#endif
+#endif
 #include <mbedtls/build_info.h>
 #include <mbedtls/ssl.h>
 
