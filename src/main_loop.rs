@@ -184,10 +184,8 @@ pub fn run() -> ! {
     let transport = ZephyrTransport::new(&shared, cas);
     let settings = DeviceSettings::from_config(&DEVICE);
     // Never contended (only this thread, only here) and never unlocked: `run` does not return.
-    let Ok(mut buffers) = BUFFERS.lock() else {
-        log::error!("MQTT buffers already taken");
-        halt(&mut led);
-    };
+    // zephyr's `lock` waits forever and its error type is `Infallible`.
+    let mut buffers = BUFFERS.lock().unwrap_or_else(|never| match never {});
     let mut device: FirmwareDevice<'_> = Device::new(
         &mut buffers,
         &identity,
