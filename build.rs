@@ -32,7 +32,10 @@ fn main() {
     rerun_if_file_in_env_changes("DOTCONFIG", None);
     // The final devicetree and the header generated from it: `dt = ...` cfgs.
     rerun_if_file_in_env_changes("ZEPHYR_DTS", None);
-    rerun_if_file_in_env_changes("BINARY_DIR_INCLUDE_GENERATED", Some("devicetree_generated.h"));
+    rerun_if_file_in_env_changes(
+        "BINARY_DIR_INCLUDE_GENERATED",
+        Some("devicetree_generated.h"),
+    );
 
     zephyr_build::export_kconfig_bool_options();
     zephyr_build::dt_cfgs();
