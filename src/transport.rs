@@ -65,9 +65,9 @@ enum Conn {
 /// A TLS `send` is `mbedtls_ssl_write`: when it reports "would block" (EAGAIN), the first
 /// record of the buffer is already encrypted and queued inside Mbed TLS, and the next call must
 /// pass **the same bytes**; that call flushes the queued record and reports as sent the length
-/// of *its* argument. The core's driver keeps the rule (the `Transport` trait states it: after
-/// [`TransportError::WouldBlock`] or `Ok(0)`, the same bytes until they are taken). This type
-/// keeps its half of it:
+/// of *its* argument. The core's `Driver` keeps the rule for every transport: after
+/// [`TransportError::WouldBlock`] or `Ok(0)` its next send offers the same bytes, until they
+/// are taken. This type keeps its half of it:
 ///
 /// - `send(buf)` makes exactly one `mqtts_shim_send(fd, buf.as_ptr(), buf.len())` call: no
 ///   splitting, merging, buffering or retrying here, so equal calls from the driver reach Mbed
