@@ -41,6 +41,25 @@ pub const DEVICE: DeviceConfig<'static> = DeviceConfig {
     clean_session: cfg!(CONFIG_MQTTS_CLEAN_SESSION),
 };
 
+// --- Kconfig choices against the cargo features of this build ---------------------------------
+// The profile and the Alibaba sign method are Kconfig choices, but what is compiled into the
+// core are cargo features (rustapp's `aliyun`, `selfhosted`, `sign-hmacsha256`, `sign-hmacsha1`,
+// `sign-hmacmd5`, each forwarding to the mqtts-core feature of the same name). zephyr-lang-rust's
+// `rust_cargo_application()` (ab3e546) takes no arguments and runs a fixed `cargo build`, so
+// Kconfig cannot choose features: the build gets rustapp's `default` features, which are all of
+// them. A leaner image trims `default` in Cargo.toml; these checks turn a choice the build left
+// out into a compile error naming the option and the feature, instead of a boot-time halt.
+#[cfg(all(CONFIG_MQTTS_PROFILE_ALIYUN, not(feature = "aliyun")))]
+compile_error!("CONFIG_MQTTS_PROFILE_ALIYUN=y needs the cargo feature `aliyun` (Cargo.toml, [features] default)");
+#[cfg(all(CONFIG_MQTTS_PROFILE_SELF_HOSTED, not(feature = "selfhosted")))]
+compile_error!("CONFIG_MQTTS_PROFILE_SELF_HOSTED=y needs the cargo feature `selfhosted` (Cargo.toml, [features] default)");
+#[cfg(all(CONFIG_MQTTS_ALIYUN_SIGN_HMACSHA256, not(feature = "sign-hmacsha256")))]
+compile_error!("CONFIG_MQTTS_ALIYUN_SIGN_HMACSHA256=y needs the cargo feature `sign-hmacsha256` (Cargo.toml, [features] default)");
+#[cfg(all(CONFIG_MQTTS_ALIYUN_SIGN_HMACSHA1, not(feature = "sign-hmacsha1")))]
+compile_error!("CONFIG_MQTTS_ALIYUN_SIGN_HMACSHA1=y needs the cargo feature `sign-hmacsha1` (Cargo.toml, [features] default)");
+#[cfg(all(CONFIG_MQTTS_ALIYUN_SIGN_HMACMD5, not(feature = "sign-hmacmd5")))]
+compile_error!("CONFIG_MQTTS_ALIYUN_SIGN_HMACMD5=y needs the cargo feature `sign-hmacmd5` (Cargo.toml, [features] default)");
+
 /// The profile name `DeviceConfig` expects.
 #[cfg(CONFIG_MQTTS_PROFILE_ALIYUN)]
 const PROFILE: &str = "aliyun";

@@ -1,17 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
 
-//! Every `unsafe` of the application: the C shim (`src/socket_shim.c`), the logger set-up, the
-//! thread declarations and the `rust_main` entry point.
+//! The calls into C: the shim (`src/socket_shim.c`) and the logger set-up. Every hand-written
+//! `unsafe` block of the application is here; this module imports nothing else of the crate, so
+//! every other module stands above it (see `lib.rs`).
 //!
 //! The shim returns the small stable codes of `socket_shim.h`; they are decoded by
 //! `mqtts_core::firmware::shim` (which a host test keeps in step with the header), so no errno
 //! or libc value ever reaches the rest of the crate.
 
-use core::ffi::c_int;
-
 use log::LevelFilter;
 use mqtts_core::firmware::ca::CaSet;
 use mqtts_core::firmware::shim::{self, PollFlags, ShimStatus};
+use mqtts_core::firmware::verify::VerifyFlags;
 
 pub use mqtts_core::firmware::shim::NetState;
 
@@ -19,7 +19,11 @@ pub use mqtts_core::firmware::shim::NetState;
 mod sys {
     extern "C" {
         pub fn mqtts_shim_tls_init() -> i32;
-        pub fn mqtts_shim_connect(ca_mask: u32, out_fd: *mut i32) -> i32;
+        pub fn mqtts_shim_connect(
+            ca_mask: u32,
+            out_fd: *mut i32,
+            out_verify_flags: *mut u32,
+        ) -> i32;
         pub fn mqtts_shim_send(fd: i32, buf: *const u8, len: usize) -> i32;
         pub fn mqtts_shim_recv(fd: i32, buf: *mut u8, len: usize) -> i32;
         pub fn mqtts_shim_poll(fd: i32, want_write: i32, timeout_ms: i32) -> i32;
@@ -54,16 +58,33 @@ pub fn tls_init() -> Result<CaSet, ShimStatus> {
     shim::decode(unsafe { sys::mqtts_shim_tls_init() }).map(CaSet::from_bits)
 }
 
-/// Resolves, connects and (with TLS) completes the handshake trusting `cas`. BLOCKS for up to
-/// the socket layer's DNS, TCP and TLS timeouts: call it from the worker thread only.
-pub fn connect(cas: CaSet) -> Result<SocketFd, ShimStatus> {
+/// Why [`connect`] failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ConnectError {
+    /// The shim's status.
+    pub status: ShimStatus,
+    /// With [`ShimStatus::TlsVerify`]: the broker certificate's verification flags (the socket
+    /// was closed before anything was sent on it); otherwise empty.
+    pub verify: VerifyFlags,
+}
+
+/// Resolves, connects and (with TLS) completes the handshake trusting `cas`; with
+/// `CONFIG_MQTTS_TLS_PEER_VERIFY`, a broker whose certificate fails verification is closed
+/// before the socket is returned. BLOCKS for up to the socket layer's DNS, TCP and TLS
+/// timeouts: call it from the worker thread only.
+pub fn connect(cas: CaSet) -> Result<SocketFd, ConnectError> {
     let mut fd: i32 = -1;
-    // SAFETY: `fd` is a valid, writable i32 for the duration of the call; the shim writes it at
-    // most once and keeps no pointer to it.
-    let code = unsafe { sys::mqtts_shim_connect(cas.bits(), &mut fd) };
-    shim::decode(code)?;
+    let mut flags: u32 = 0;
+    // SAFETY: `fd` and `flags` are valid, writable and properly aligned for the duration of the
+    // call; the shim writes each at most twice (reset, result) and keeps no pointer to them.
+    let code = unsafe { sys::mqtts_shim_connect(cas.bits(), &mut fd, &mut flags) };
+    let fail = |status| ConnectError {
+        status,
+        verify: VerifyFlags::from_bits(flags),
+    };
+    shim::decode(code).map_err(fail)?;
     if fd < 0 {
-        return Err(ShimStatus::Other);
+        return Err(fail(ShimStatus::Other));
     }
     Ok(SocketFd(fd))
 }
@@ -141,32 +162,4 @@ pub fn init_logging(level: LevelFilter) {
         let _ = zephyr::set_logger();
         log::set_max_level_racy(level);
     }
-}
-
-/// The connection worker thread (see [`crate::worker`]). The macro owns the static stack and
-/// thread object; the thread is started once and never exits.
-#[zephyr::thread(stack_size = crate::config::WORKER_STACK_SIZE)]
-fn connection_worker() {
-    crate::worker::run()
-}
-
-/// The application thread. Its stack holds the whole `Device` (MQTT buffers included), so its
-/// size is computed from the types: see [`crate::main_loop::APP_STACK_SIZE`].
-#[zephyr::thread(stack_size = crate::main_loop::APP_STACK_SIZE)]
-fn application() {
-    crate::main_loop::run()
-}
-
-/// Entry point called by zephyr-lang-rust's `main.c` on Zephyr's main thread: sets up logging,
-/// starts the two threads and returns (the main thread then ends; its stack is kept small).
-#[no_mangle]
-extern "C" fn rust_main() {
-    init_logging(crate::config::LOG_LEVEL);
-    let worker = connection_worker();
-    worker.set_priority(crate::config::WORKER_PRIORITY as c_int);
-    // The handles are only needed to join, and neither thread exits.
-    let _worker = worker.start();
-    let app = application();
-    app.set_priority(crate::config::APP_PRIORITY as c_int);
-    let _app = app.start();
 }

@@ -20,12 +20,15 @@
 use core::mem::size_of;
 
 use mqtts_core::config::ConfigError;
-use mqtts_core::device::{Device, DeviceEvent, DeviceSettings, Identity, IdentityError};
+use mqtts_core::device::{
+    Device, DeviceBuffers, DeviceEvent, DeviceSettings, Identity, IdentityError,
+};
 use mqtts_core::firmware::ca::trusted_cas;
 use mqtts_core::firmware::clock::{ClockEvent, ClockSync};
 use mqtts_core::firmware::indicator::Indication;
 use mqtts_core::firmware::{switch_names, wait_ms, Decimal};
 use mqtts_core::switch::SwitchBank;
+use zephyr::sync::Mutex;
 use zephyr::time::{sleep, Duration};
 
 use crate::config::{self, DEVICE};
@@ -33,13 +36,29 @@ use crate::ffi;
 use crate::net::NetMonitor;
 use crate::outputs::{GpioOutputs, StatusLed, RELAY_COUNT};
 use crate::transport::{Shared, ZephyrTransport};
+use crate::uptime::uptime_ms;
 use crate::worker::{JobPoll, Ticket};
 
 /// Longest sleep of one pass: the latency for worker results (connect, SNTP) and network
 /// state changes.
 pub const MAX_WAIT_MS: u32 = 100;
 
-/// The device as the firmware builds it; it holds the MQTT buffers (RX, TX, store).
+/// The MQTT buffers of the firmware's device (receive ring, send queue, message store, in-flight
+/// table, reply scratch), sized by Kconfig.
+pub type FirmwareBuffers = DeviceBuffers<
+    { config::RX_BUFFER_SIZE },
+    { config::TX_BUFFER_SIZE },
+    { config::STORE_BUFFER_SIZE },
+    { config::INFLIGHT_MAX },
+>;
+
+/// The buffers live here, in `.bss`, never on a stack: built by a `const fn`, so nothing is
+/// constructed at run time and then moved. Only [`run`] locks the mutex, once, and keeps the guard
+/// for ever, so it is never contended; it is there because a `static` shared with the rest of
+/// the program must be `Sync`, and it keeps this crate free of `static mut`.
+static BUFFERS: Mutex<FirmwareBuffers> = Mutex::new(FirmwareBuffers::new());
+
+/// The device as the firmware builds it: small, it only borrows [`BUFFERS`].
 pub type FirmwareDevice<'i> = Device<
     'i,
     ZephyrTransport<'i>,
@@ -52,9 +71,10 @@ pub type FirmwareDevice<'i> = Device<
 >;
 
 /// Stack of the application thread: the objects [`run`] keeps on it, plus
-/// `CONFIG_MQTTS_APP_STACK_BASE` for calls and log formatting. The device counts twice: it is
-/// built by value and Rust does not guarantee that `Device::new` writes it in place, so one
-/// temporary copy may exist while it is built.
+/// `CONFIG_MQTTS_APP_STACK_BASE` for calls and log formatting. The MQTT buffers are not on it
+/// ([`BUFFERS`] is a `static`). The `Device` counts twice: `Device::new` returns it by value and
+/// Rust does not promise to write it in place, so one temporary may exist while it is built; it
+/// is small now (it only borrows the buffers), so the second copy costs a few hundred bytes.
 pub const APP_STACK_SIZE: usize = config::APP_STACK_BASE
     + 2 * size_of::<FirmwareDevice<'static>>()
     + size_of::<Identity<'static>>()
@@ -62,11 +82,6 @@ pub const APP_STACK_SIZE: usize = config::APP_STACK_BASE
 
 /// Whether TLS needs the clock before the first handshake.
 const CLOCK_NEEDED: bool = cfg!(CONFIG_MQTTS_TLS);
-
-/// Milliseconds since boot.
-pub fn uptime_ms() -> u64 {
-    u64::try_from(zephyr::sys::uptime_get()).unwrap_or(0)
-}
 
 /// The application: never returns.
 pub fn run() -> ! {
@@ -168,8 +183,17 @@ pub fn run() -> ! {
     log::info!("MQTT client id {}", identity.client_id());
     let transport = ZephyrTransport::new(&shared, cas);
     let settings = DeviceSettings::from_config(&DEVICE);
-    let mut device: FirmwareDevice<'_> =
-        Device::new(&identity, transport, outputs, switches, settings);
+    // Never contended (only this thread, only here) and never unlocked: `run` does not return.
+    // zephyr's `lock` waits forever and its error type is `Infallible`.
+    let mut buffers = BUFFERS.lock().unwrap_or_else(|never| match never {});
+    let mut device: FirmwareDevice<'_> = Device::new(
+        &mut buffers,
+        &identity,
+        transport,
+        outputs,
+        switches,
+        settings,
+    );
 
     let mut was_ready = true;
     loop {

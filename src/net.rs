@@ -9,6 +9,7 @@
 
 use crate::config;
 use crate::ffi::{self, NetState};
+use crate::uptime::uptime_ms;
 
 /// Watches the default network interface.
 #[derive(Debug)]
@@ -25,7 +26,7 @@ impl NetMonitor {
         }
         Self {
             state: NetState::NoInterface,
-            waiting_since_ms: crate::main_loop::uptime_ms(),
+            waiting_since_ms: uptime_ms(),
         }
     }
 

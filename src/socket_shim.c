@@ -63,24 +63,63 @@ BUILD_ASSERT(CONFIG_MQTTS_KEEPALIVE_S >= 30 && CONFIG_MQTTS_KEEPALIVE_S <= 1200,
 
 #if defined(CONFIG_MQTTS_TLS)
 
-/* The Mbed TLS Kconfig names changed in Zephyr 4.4 (Mbed TLS 4 + TF-PSA-Crypto); Kconfig gives
- * the new names defaults. Check the result where it matters, so a silently ignored default
- * cannot produce a firmware without SNI.
+/* The Mbed TLS build this image links against, checked where it matters. In Zephyr 4.4 the
+ * options are Kconfig assignments in prj.conf / overlay-*.conf: a renamed or unmet option there
+ * can leave a feature out without any Kconfig error, so the resulting macros are checked here,
+ * by name. Mbed TLS 4's <mbedtls/build_info.h> includes <tf-psa-crypto/build_info.h> first, so
+ * both the MBEDTLS_* (TLS, X.509) and the PSA_WANT_* (crypto) macros are visible after it;
+ * <mbedtls/ssl.h> adds the defaults of the record sizes. The include is not optional: without
+ * the Mbed TLS include path (CMake target mbedTLS, linked by CMakeLists.txt) the build stops
+ * here with the fix in the message, instead of skipping the checks.
  */
 #if defined(__has_include)
-#if __has_include(<mbedtls/build_info.h>)
+#if !__has_include(<mbedtls/build_info.h>)
+#error "The Mbed TLS headers are not on this file's include path: CMakeLists.txt must link the app with Zephyr's mbedTLS interface library (target_link_libraries(app PRIVATE mbedTLS)) so the checks below can run."
+#endif
+#endif
 #include <mbedtls/build_info.h>
-#if !defined(MBEDTLS_SSL_SERVER_NAME_INDICATION)
-#error "Mbed TLS is built without SNI (MBEDTLS_SSL_SERVER_NAME_INDICATION); brokers behind SNI routing will reject the handshake. Enable CONFIG_MBEDTLS_SSL_SERVER_NAME_INDICATION (Zephyr <= 4.3: CONFIG_MBEDTLS_SERVER_NAME_INDICATION)."
+#include <mbedtls/ssl.h>
+
+#if !defined(MBEDTLS_X509_CRT_PARSE_C)
+#error "Mbed TLS has no X.509 certificate parsing (MBEDTLS_X509_CRT_PARSE_C): no CA can be parsed and TLS_HOSTNAME fails. Set CONFIG_MBEDTLS_X509_CRT_PARSE_C=y."
 #endif
 #if !defined(MBEDTLS_PEM_PARSE_C)
-#warning "MBEDTLS_PEM_PARSE_C is not visible here: the PEM CA certificates may fail to parse (enable CONFIG_MBEDTLS_PEM_PARSE_C and CONFIG_MBEDTLS_BASE64_C)."
+#error "Mbed TLS has no PEM parser (MBEDTLS_PEM_PARSE_C): the embedded PEM CA certificates cannot be parsed. Set CONFIG_MBEDTLS_PEM_PARSE_C=y."
+#endif
+#if !defined(MBEDTLS_SSL_SERVER_NAME_INDICATION)
+#error "Mbed TLS is built without SNI (MBEDTLS_SSL_SERVER_NAME_INDICATION); brokers behind SNI routing reject the handshake. Set CONFIG_MBEDTLS_SSL_SERVER_NAME_INDICATION=y."
 #endif
 #if defined(CONFIG_MQTTS_TLS_PEER_VERIFY) && !defined(MBEDTLS_HAVE_TIME_DATE)
-#warning "MBEDTLS_HAVE_TIME_DATE is not visible here: certificate validity dates may not be checked."
+#error "Mbed TLS does not check certificate dates (MBEDTLS_HAVE_TIME_DATE): an expired broker certificate would be accepted. Set CONFIG_MBEDTLS_HAVE_TIME_DATE=y."
 #endif
-#endif /* __has_include(<mbedtls/build_info.h>) */
-#endif /* __has_include */
+
+/* The sockets are TLS 1.2 (NET_IPPROTO_TLS_1_2 below); TLS 1.3 is not offered. */
+#if !defined(MBEDTLS_SSL_PROTO_TLS1_2)
+#error "Mbed TLS has no TLS 1.2 (MBEDTLS_SSL_PROTO_TLS1_2). Set CONFIG_MBEDTLS_SSL_PROTO_TLS1_2=y."
+#endif
+#if !defined(MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED) && \
+	!defined(MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED)
+#error "Mbed TLS has no ECDHE key exchange for TLS 1.2 (MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED or MBEDTLS_KEY_EXCHANGE_ECDHE_ECDSA_ENABLED): enable an ECDHE cipher suite (CONFIG_MBEDTLS_CIPHERSUITE_TLS_ECDHE_*)."
+#endif
+
+#if defined(CONFIG_MQTTS_PROFILE_ALIYUN)
+/* Both Alibaba roots are RSA and the broker may send full-size records. */
+#if !defined(MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED)
+#error "The Alibaba profile needs ECDHE-RSA (MBEDTLS_KEY_EXCHANGE_ECDHE_RSA_ENABLED): its certificates are RSA. Enable CONFIG_MBEDTLS_CIPHERSUITE_TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256."
+#endif
+#if MBEDTLS_SSL_IN_CONTENT_LEN < 16384
+#error "The Alibaba profile needs 16 KB TLS input records (MBEDTLS_SSL_IN_CONTENT_LEN >= 16384): raise CONFIG_MBEDTLS_SSL_MAX_CONTENT_LEN, or use the self-hosted profile on this board."
+#endif
+#endif /* CONFIG_MQTTS_PROFILE_ALIYUN */
+
+#if defined(MQTTS_CA_HAVE_GLOBALSIGN_R1) && !defined(PSA_WANT_ALG_SHA_1)
+#error "GlobalSign Root CA R1 is embedded but SHA-1 is not built (PSA_WANT_ALG_SHA_1): the self-signed root, signed with SHA-1, cannot be parsed. Set CONFIG_PSA_WANT_ALG_SHA_1=y."
+#endif
+
+#if defined(CONFIG_MQTTS_TLS_PEER_VERIFY) && !defined(ZSOCK_TLS_CERT_VERIFY_RESULT)
+#error "This Zephyr has no ZSOCK_TLS_CERT_VERIFY_RESULT: certificate failures could not be told from other handshake failures, nor checked before the first send."
+#endif
+
 #endif /* CONFIG_MQTTS_TLS */
 
 /* --- errno to stable codes -------------------------------------------------------------------- */
@@ -210,7 +249,12 @@ int32_t mqtts_shim_tls_init(void)
 
 static int32_t setup_tls(int fd, uint32_t ca_mask)
 {
-	int verify = IS_ENABLED(CONFIG_MQTTS_TLS_PEER_VERIFY) ? ZSOCK_TLS_PEER_VERIFY_REQUIRED
+	/* OPTIONAL, not REQUIRED: the handshake completes even if the certificate fails, so the
+	 * verification flags can still be read (check_peer_verified() right after connect(), which
+	 * closes the socket before anything is sent). Under REQUIRED, Zephyr resets the session on
+	 * the failed handshake and the flags read back as 0 (firmware-review item 8).
+	 */
+	int verify = IS_ENABLED(CONFIG_MQTTS_TLS_PEER_VERIFY) ? ZSOCK_TLS_PEER_VERIFY_OPTIONAL
 							       : ZSOCK_TLS_PEER_VERIFY_NONE;
 	sec_tag_t tags[ARRAY_SIZE(mqtts_cas)];
 	size_t count = 0;
@@ -246,44 +290,53 @@ static int32_t setup_tls(int fd, uint32_t ca_mask)
 	return MQTTS_SHIM_OK;
 }
 
-/* Zephyr's TLS connect() reports every failed handshake, certificate rejection included, as
- * ECONNABORTED: tls_mbedtls_handshake() logs "TLS handshake error: -0x%x", calls
- * tls_mbedtls_reset_session() and sets errno ECONNABORTED for any Mbed TLS error other than
- * WANT_READ/WRITE and SSL_TIMEOUT (the latter is ETIMEDOUT) - checked in sockets_tls.c. Where the
- * release has ZSOCK_TLS_CERT_VERIFY_RESULT, the Mbed TLS verification flags tell the two apart;
- * but the flags are read after that session reset (mbedtls_ssl_session_reset), which may clear
- * them (UNVERIFIED), so a zero result falls back to the generic handshake code.
+/* Zephyr's TLS connect() reports every failed handshake as ECONNABORTED: tls_mbedtls_handshake()
+ * logs "TLS handshake error: -0x%x", resets the session and sets errno ECONNABORTED for any Mbed
+ * TLS error other than WANT_READ/WRITE and SSL_TIMEOUT (the latter is ETIMEDOUT). With
+ * ZSOCK_TLS_PEER_VERIFY_OPTIONAL a certificate that fails verification does not abort the
+ * handshake (check_peer_verified() reports it), so what is left here is an alert from the
+ * broker, no common cipher suite or key exchange, or a record the build cannot hold.
  */
-static int32_t classify_tls_abort(int fd)
+static int32_t classify_tls_abort(void)
 {
-#if defined(ZSOCK_TLS_CERT_VERIFY_RESULT)
-	uint32_t flags = 0;
-	net_socklen_t len = sizeof(flags);
-
-	if (zsock_getsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_CERT_VERIFY_RESULT, &flags, &len) == 0 &&
-	    flags != 0) {
-		LOG_ERR("Broker certificate rejected, Mbed TLS verify flags 0x%08x "
-			"(0x01 expired, 0x04 host name mismatch, 0x08 not trusted, "
-			"0x200 not yet valid: check the clock)",
-			(unsigned int)flags);
-		return MQTTS_SHIM_TLS_VERIFY;
-	}
-#else
-	ARG_UNUSED(fd);
-#endif
-	LOG_ERR("TLS handshake aborted (certificate, clock, host name or cipher mismatch; "
-		"enable CONFIG_NET_SOCKETS_LOG_LEVEL_DBG for the Mbed TLS code)");
+	LOG_ERR("TLS handshake aborted (alert, no common cipher suite or key exchange, or a record "
+		"larger than CONFIG_MBEDTLS_SSL_IN_CONTENT_LEN; enable "
+		"CONFIG_NET_SOCKETS_LOG_LEVEL_DBG for the Mbed TLS code)");
 	return MQTTS_SHIM_TLS_HANDSHAKE;
 }
 
+#if defined(CONFIG_MQTTS_TLS_PEER_VERIFY)
+/* Right after a successful connect(), before any application data: the Mbed TLS verification
+ * flags of the handshake (mbedtls_ssl_get_verify_result() behind ZSOCK_TLS_CERT_VERIFY_RESULT).
+ * Returns 0 if the broker certificate was verified, the flags otherwise; a result that cannot be
+ * read counts as unverified (MQTTS_SHIM_VERIFY_UNREADABLE). Only called with
+ * CONFIG_MQTTS_TLS_PEER_VERIFY; without it the peer is not verified on purpose.
+ */
+static uint32_t check_peer_verified(int fd)
+{
+	uint32_t flags = 0;
+	net_socklen_t len = sizeof(flags);
+
+	if (zsock_getsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_CERT_VERIFY_RESULT, &flags, &len) < 0) {
+		LOG_ERR("TLS_CERT_VERIFY_RESULT failed: errno %d", errno);
+		return MQTTS_SHIM_VERIFY_UNREADABLE;
+	}
+	if (len != sizeof(flags)) {
+		LOG_ERR("TLS_CERT_VERIFY_RESULT returned %d bytes", (int)len);
+		return MQTTS_SHIM_VERIFY_UNREADABLE;
+	}
+	return flags;
+}
+#endif /* CONFIG_MQTTS_TLS_PEER_VERIFY */
+
 #endif /* CONFIG_MQTTS_TLS */
 
-static int32_t map_connect_errno(int fd, int err)
+static int32_t map_connect_errno(int err)
 {
 	switch (err) {
 #if defined(CONFIG_MQTTS_TLS)
 	case ECONNABORTED:
-		return classify_tls_abort(fd);
+		return classify_tls_abort();
 #endif
 	/* A blocking TLS connect reports a handshake timeout as ETIMEDOUT, a non-blocking one
 	 * as EAGAIN (sockets_tls.c); the socket is blocking during connect, but map both.
@@ -291,12 +344,11 @@ static int32_t map_connect_errno(int fd, int err)
 	case EAGAIN:
 		return MQTTS_SHIM_TIMEOUT;
 	default:
-		ARG_UNUSED(fd);
 		return map_io_errno(err);
 	}
 }
 
-int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd)
+int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd, uint32_t *out_verify_flags)
 {
 	struct zsock_addrinfo hints;
 	struct zsock_addrinfo *res = NULL;
@@ -307,6 +359,7 @@ int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd)
 	int ret;
 
 	*out_fd = -1;
+	*out_verify_flags = 0;
 
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = NET_AF_INET;
@@ -321,7 +374,7 @@ int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd)
 	}
 
 #if defined(CONFIG_MQTTS_TLS)
-	proto = IS_ENABLED(CONFIG_MQTTS_TLS_1_3) ? NET_IPPROTO_TLS_1_3 : NET_IPPROTO_TLS_1_2;
+	proto = NET_IPPROTO_TLS_1_2;
 #else
 	ARG_UNUSED(ca_mask);
 	proto = NET_IPPROTO_TCP;
@@ -348,12 +401,31 @@ int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd)
 	if (zsock_connect(fd, res->ai_addr, res->ai_addrlen) < 0) {
 		int err = errno;
 
-		status = map_connect_errno(fd, err);
+		status = map_connect_errno(err);
 		LOG_WRN("connect to %s:%d failed: errno %d", CONFIG_MQTTS_BROKER_HOST,
 			CONFIG_MQTTS_BROKER_PORT, err);
 		(void)zsock_close(fd);
 		goto out;
 	}
+
+#if defined(CONFIG_MQTTS_TLS) && defined(CONFIG_MQTTS_TLS_PEER_VERIFY)
+	/* Nothing has been sent on this socket but the handshake: an unverified broker is closed
+	 * here, before the MQTT CONNECT (with its credentials) could ever reach it.
+	 */
+	{
+		uint32_t flags = check_peer_verified(fd);
+
+		if (flags != 0) {
+			LOG_ERR("Broker certificate rejected, verify flags 0x%08x (decoded by the "
+				"worker)",
+				(unsigned int)flags);
+			(void)zsock_close(fd);
+			*out_verify_flags = flags;
+			status = MQTTS_SHIM_TLS_VERIFY;
+			goto out;
+		}
+	}
+#endif
 
 	/* Non-blocking from now on. Always the ZVFS value: on native_sim the host's O_NONBLOCK
 	 * differs. send/recv also pass ZSOCK_MSG_DONTWAIT, so a failure here is not fatal.

@@ -74,6 +74,14 @@ enum mqtts_shim_ca {
 	MQTTS_SHIM_CA_CUSTOM = 0x4,
 };
 
+/* Broker certificate verification flags stored by mqtts_shim_connect() beside
+ * MQTTS_SHIM_TLS_VERIFY: Mbed TLS's MBEDTLS_X509_BADCERT_* bits (decoded in
+ * crates/mqtts-core/src/firmware/verify.rs), plus this bit of our own, which Mbed TLS never sets.
+ */
+enum mqtts_shim_verify {
+	MQTTS_SHIM_VERIFY_UNREADABLE = 0x40000000, /* ZSOCK_TLS_CERT_VERIFY_RESULT failed */
+};
+
 /* Registers the CA certificates embedded by the build as TLS credentials. Idempotent. Returns
  * the mask of embedded roots (MQTTS_SHIM_CA_* bits, 0 without TLS) or a negative status.
  */
@@ -84,11 +92,24 @@ int32_t mqtts_shim_tls_init(void);
  * connects it (TLS: the whole handshake) and switches it to non-blocking mode. BLOCKS. On
  * success stores the socket in *out_fd and returns MQTTS_SHIM_OK. A mask naming a root the
  * build did not embed, or none, is MQTTS_SHIM_CONFIG.
+ *
+ * With CONFIG_MQTTS_TLS_PEER_VERIFY the handshake runs with ZSOCK_TLS_PEER_VERIFY_OPTIONAL and
+ * the verification result is read right after connect() returns: if it is not zero (or cannot
+ * be read) the socket is closed before a single byte of application data is sent, the flags are
+ * stored in *out_verify_flags and the result is MQTTS_SHIM_TLS_VERIFY. *out_verify_flags is 0
+ * in every other case.
  */
-int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd);
+int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd, uint32_t *out_verify_flags);
 
 /* Sends up to len bytes without blocking. Returns the number of bytes taken (>= 0) or a
  * negative MQTTS_SHIM_* code (MQTTS_SHIM_WOULD_BLOCK when none can be taken now).
+ *
+ * Would-block rule (TLS: this is mbedtls_ssl_write()): after MQTTS_SHIM_WOULD_BLOCK or a
+ * result of 0, the caller must call again with exactly the same buf and len until some bytes
+ * are taken. The first record is already encrypted and queued inside Mbed TLS; the retry only
+ * flushes it, and a retry with other bytes would be reported as sent while the queued record
+ * goes out instead. This function passes buf and len through unchanged (len is only capped at
+ * INT32_MAX, the same cap on every call), so equal calls stay equal.
  */
 int32_t mqtts_shim_send(int32_t fd, const uint8_t *buf, size_t len);
 

@@ -59,6 +59,25 @@ enum Conn {
 }
 
 /// The firmware's transport: a TCP or TLS socket connected by the worker thread.
+///
+/// # Would-block sends (Mbed TLS's rule)
+///
+/// A TLS `send` is `mbedtls_ssl_write`: when it reports "would block" (EAGAIN), the first
+/// record of the buffer is already encrypted and queued inside Mbed TLS, and the next call must
+/// pass **the same bytes**; that call flushes the queued record and reports as sent the length
+/// of *its* argument. The core's `Driver` keeps the rule for every transport: after
+/// [`TransportError::WouldBlock`] or `Ok(0)` its next send offers the same bytes, until they
+/// are taken. This type keeps its half of it:
+///
+/// - `send(buf)` makes exactly one `mqtts_shim_send(fd, buf.as_ptr(), buf.len())` call: no
+///   splitting, merging, buffering or retrying here, so equal calls from the driver reach Mbed
+///   TLS as equal calls (the shim caps `len` at `INT32_MAX`, the same cap every time).
+/// - It reports what happened, no more: `Ok(n)` is the count Zephyr returned (one record at
+///   most, never more than `buf.len()`); "nothing taken" (EAGAIN, or a count of 0) is
+///   [`TransportError::WouldBlock`]; any other failure closes nothing here and is returned as
+///   the error, after which the driver closes the socket (a new socket has a fresh Mbed TLS
+///   context, so nothing queued survives into it).
+/// - An empty `buf` is `Ok(0)` without a call (nothing to hand to Mbed TLS).
 #[derive(Debug)]
 pub struct ZephyrTransport<'s> {
     shared: &'s Shared,
@@ -164,6 +183,7 @@ impl Transport for ZephyrTransport<'_> {
         if buf.is_empty() {
             return Ok(0);
         }
+        // One shim call with `buf` as given (see "Would-block sends" above).
         match ffi::send(fd, buf) {
             Ok(0) => Err(TransportError::WouldBlock),
             Ok(n) => Ok(n),

@@ -10,6 +10,7 @@
 use mqtts_core::firmware::ca::CaSet;
 use mqtts_core::firmware::shim::ShimStatus;
 use mqtts_core::firmware::slot::{self, Cancelled, Finish, Job, JobStatus, SlotCell, SlotClient};
+use mqtts_core::firmware::verify::VerifyFlags;
 use zephyr::sync::atomic::{AtomicI32, AtomicI64, AtomicU32, Ordering};
 use zephyr::sys::sync::Semaphore;
 use zephyr::time::Forever;
@@ -67,7 +68,12 @@ pub fn run() -> ! {
                         ffi::close(fd);
                     }
                 }
-                Err(status) => fail(claim, status),
+                Err(e) => {
+                    if e.status == ShimStatus::TlsVerify {
+                        log_rejected_certificate(e.verify);
+                    }
+                    fail(claim, e.status)
+                }
             },
             Job::TimeSync => match ffi::sntp_sync() {
                 Ok(unix_s) => {
@@ -77,6 +83,18 @@ pub fn run() -> ! {
                 Err(status) => fail(claim, status),
             },
         }
+    }
+}
+
+/// One line per cause, most actionable first (`mqtts_core::firmware::verify`). The core then
+/// reports the attempt as `tls_verification`.
+fn log_rejected_certificate(flags: VerifyFlags) {
+    log::error!(
+        "broker certificate rejected (Mbed TLS verify flags 0x{:08x}); nothing was sent",
+        flags.bits()
+    );
+    for cause in flags.causes() {
+        log::error!("  {:?}: {}", cause, cause.hint());
     }
 }
 

@@ -588,6 +588,7 @@ impl Harness {
                         match e {
                             RequestError::NotConnected => assert_eq!(qos, QoS::AtMostOnce),
                             RequestError::Busy | RequestError::Invalid(_) => {}
+                            RequestError::Unsupported => panic!("only a Device refuses as unsupported"),
                         }
                     }
                 }

@@ -6,6 +6,7 @@
 //! - [`slot`]: the one-job mailbox between the main loop and the connection worker thread.
 //! - [`clock`]: the SNTP retry and re-sync schedule, and wall-clock time from it.
 //! - [`indicator`]: the status LED pattern for each link state.
+//! - [`verify`]: why a broker certificate was rejected (Mbed TLS verification flags).
 //!
 //! And small helpers the firmware needs around the [`Device`](crate::device::Device):
 //! [`kconfig_text`], [`switch_names`], [`Decimal`] and [`wait_ms`].
@@ -15,6 +16,7 @@ pub mod clock;
 pub mod indicator;
 pub mod shim;
 pub mod slot;
+pub mod verify;
 
 /// A Kconfig string as an optional configuration value: Kconfig has no "unset" for strings, so
 /// an empty string means "not set" (see [`DeviceConfig`](crate::config::DeviceConfig)).

@@ -11,7 +11,7 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use mqtts_core::codec::QoS;
-use mqtts_core::device::{Device, DeviceEvent, DeviceSettings, Identity};
+use mqtts_core::device::{Device, DeviceBuffers, DeviceEvent, DeviceSettings, Identity};
 use mqtts_core::driver::LinkState;
 use mqtts_core::session::RequestError;
 use mqtts_core::switch::{OutputError, SwitchBank, SwitchOutputs};
@@ -346,6 +346,8 @@ impl Context {
         };
         log::info!("device {} starting", identity.client_id());
         let settings = DeviceSettings::from_config(&config);
+        // On the host the buffers go to the heap; the firmware keeps them in a static.
+        let mut buffers = Box::new(DeviceBuffers::new());
         let mut device: Device<
             '_,
             TlsTransport,
@@ -355,7 +357,14 @@ impl Context {
             TX_BUFFER,
             STORE_BUFFER,
             INFLIGHT,
-        > = Device::new(&identity, transport, self.outputs.clone(), bank, settings);
+        > = Device::new(
+            &mut buffers,
+            &identity,
+            transport,
+            self.outputs.clone(),
+            bank,
+            settings,
+        );
 
         let start = Instant::now();
         let now_ms = || u64::try_from(start.elapsed().as_millis()).unwrap_or(u64::MAX);

@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use hostile::*;
 use mqtts_core::codec::{DecodeError, QoS};
 use mqtts_core::config::DeviceConfig;
-use mqtts_core::device::{Device, DeviceEvent, DeviceSettings, Identity};
+use mqtts_core::device::{Device, DeviceBuffers, DeviceEvent, DeviceSettings, Identity};
 use mqtts_core::driver::FailureCause;
 use mqtts_core::session::ProtocolError;
 use mqtts_core::switch::{CommandError, SwitchBank};
@@ -996,7 +996,9 @@ fn every_malformed_self_hosted_command_is_refused_and_changes_nothing() {
         driver: fast_config(),
         telemetry_period_ms: 0,
     };
+    let mut buffers = Box::new(DeviceBuffers::new());
     let device = Device::new(
+        &mut buffers,
         &identity,
         transport(broker.port(), &pki.ca_file),
         SimOutputs::default(),
@@ -1217,7 +1219,9 @@ fn every_malformed_aliyun_command_is_refused_and_changes_nothing() {
         driver: fast_config(),
         telemetry_period_ms: 0,
     };
+    let mut buffers = Box::new(DeviceBuffers::new());
     let device = Device::new(
+        &mut buffers,
         &identity,
         transport(broker.port(), &pki.ca_file),
         SimOutputs::default(),

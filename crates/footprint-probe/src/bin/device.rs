@@ -16,13 +16,14 @@ use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
 use footprint_probe::{advance, now, opaque, sink};
 use mqtts_core::config::DeviceConfig;
-use mqtts_core::device::{Device, DeviceEvent, DeviceSettings, Identity};
+use mqtts_core::device::{Device, DeviceBuffers, DeviceEvent, DeviceSettings, Identity};
 use mqtts_core::switch::{OutputError, SwitchBank, SwitchOutputs};
 use mqtts_core::transport::{ConnectProgress, Transport, TransportError};
 use panic_halt as _;
 
 const SWITCHES: usize = 2;
 type ProbeDevice = Device<'static, MemTransport, Outputs, SWITCHES, 2048, 1024, 2048, 4>;
+type ProbeBuffers = DeviceBuffers<2048, 1024, 2048, 4>;
 
 /// The configuration; `profile` and `aliyun_sign_method` are replaced by build-time constants
 /// after the volatile load (see the module docs).
@@ -139,6 +140,7 @@ fn halt(code: u32) -> ! {
 fn main() -> ! {
     static mut IDENTITY: MaybeUninit<Identity<'static>> = MaybeUninit::uninit();
     static mut DEVICE: MaybeUninit<ProbeDevice> = MaybeUninit::uninit();
+    static mut BUFFERS: ProbeBuffers = ProbeBuffers::new();
 
     let config = DeviceConfig {
         profile: Some("aliyun"),
@@ -158,7 +160,7 @@ fn main() -> ! {
     };
     let settings = DeviceSettings::from_config(&config);
     let device = DEVICE.write(Device::new(
-        identity, transport, Outputs, switches, settings,
+        BUFFERS, identity, transport, Outputs, switches, settings,
     ));
 
     // Connect; the CONNACK arrives; the device subscribes, asks for the time and reports.

@@ -2,9 +2,18 @@
 //! (Alibaba Alink or self-hosted topics), the switches and their outputs, and the state and
 //! telemetry reports. The firmware and the host runner are thin loops around [`Device::poll`].
 //!
+//! # Where the memory is
+//!
+//! The large buffers (receive ring, send queue, message store, reply payload) are a
+//! [`DeviceBuffers`], built by a `const fn` and only borrowed by the [`Device`]. The firmware
+//! puts them in a `static` (behind its RTOS's mutex, so the core needs no `unsafe`) or in one
+//! stack slot; the `Device` itself is small, and returning it by value copies no buffer.
+//!
 //! ```text
+//! static BUFFERS: Mutex<DeviceBuffers<..>> = Mutex::new(DeviceBuffers::new()); // or a local
 //! let identity = Identity::from_config(&config, None)?;      // credentials and topics, once
-//! let mut device = Device::new(&identity, transport, outputs, switches, settings);
+//! let mut buffers = BUFFERS.lock();
+//! let mut device = Device::new(&mut buffers, &identity, transport, outputs, switches, settings);
 //! loop {
 //!     while let Some(event) = device.poll(now_ms(), random()) { log(event) }
 //!     wait_for_socket_or(device.next_wakeup());
@@ -21,7 +30,7 @@ use crate::aliyun::sign::{self, DeviceTriple, SignError, SignMethod};
 use crate::backoff::BackoffConfig;
 use crate::codec::{Connect, LastWill, QoS, SUBACK_FAILURE};
 use crate::config::{ConfigError, DeviceConfig, Profile};
-use crate::driver::{Driver, DriverConfig, DriverEvent, FailureCause};
+use crate::driver::{Driver, DriverBuffers, DriverConfig, DriverEvent, FailureCause};
 use crate::selfhosted::{self, DeviceTopics};
 use crate::session::{Event, RequestError, SessionConfig};
 use crate::switch::{CommandError, SwitchBank, SwitchOutputs, Telemetry};
@@ -301,7 +310,70 @@ struct Reaction {
     event: Option<DeviceEvent>,
 }
 
-/// The device: a [`Driver`] plus the platform profile, `N` switches and their outputs.
+/// The buffers of a [`Device`]: the driver's (receive ring `RX`, send queue `TX`, message store
+/// `STORE`, in-flight table `INFLIGHT`) and the reply scratch space. Build them with the
+/// `const fn` [`DeviceBuffers::new`], where they are to stay (a `static`, or one local), and
+/// lend them to [`Device::new`].
+pub struct DeviceBuffers<
+    const RX: usize,
+    const TX: usize,
+    const STORE: usize,
+    const INFLIGHT: usize,
+> {
+    driver: DriverBuffers<RX, TX, STORE, INFLIGHT, QOS2_IN>,
+    scratch: Scratch,
+}
+
+/// Where replies and reports are written before they are queued.
+struct Scratch {
+    reply_topic: Text<TOPIC_CAPACITY>,
+    payload: [u8; PAYLOAD_CAPACITY],
+}
+
+impl<const RX: usize, const TX: usize, const STORE: usize, const INFLIGHT: usize>
+    DeviceBuffers<RX, TX, STORE, INFLIGHT>
+{
+    /// Empty buffers; usable in a `static` initialiser.
+    pub const fn new() -> Self {
+        DeviceBuffers {
+            driver: DriverBuffers::new(),
+            scratch: Scratch {
+                reply_topic: Text::new(),
+                payload: [0; PAYLOAD_CAPACITY],
+            },
+        }
+    }
+}
+
+impl<const RX: usize, const TX: usize, const STORE: usize, const INFLIGHT: usize> Default
+    for DeviceBuffers<RX, TX, STORE, INFLIGHT>
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// The driver type inside a [`Device`]: over borrowed [`DriverBuffers`].
+pub type DeviceDriver<
+    'i,
+    T,
+    const RX: usize,
+    const TX: usize,
+    const STORE: usize,
+    const INFLIGHT: usize,
+> = Driver<
+    'i,
+    T,
+    RX,
+    TX,
+    STORE,
+    INFLIGHT,
+    QOS2_IN,
+    &'i mut DriverBuffers<RX, TX, STORE, INFLIGHT, QOS2_IN>,
+>;
+
+/// The device: a [`Driver`] plus the platform profile, `N` switches and their outputs, over
+/// borrowed [`DeviceBuffers`].
 pub struct Device<
     'i,
     T: Transport,
@@ -313,7 +385,7 @@ pub struct Device<
     const INFLIGHT: usize,
 > {
     identity: &'i Identity<'i>,
-    driver: Driver<'i, T, RX, TX, STORE, INFLIGHT, QOS2_IN>,
+    driver: DeviceDriver<'i, T, RX, TX, STORE, INFLIGHT>,
     switches: SwitchBank<'i, N>,
     outputs: O,
     telemetry_period_ms: u64,
@@ -321,10 +393,11 @@ pub struct Device<
     next_report_at: Option<u64>,
     report_pending: bool,
     status_pending: bool,
+    /// An event to return first on the next poll (a report queued with a command's reply).
+    deferred: Option<DeviceEvent>,
     ids: MessageIds,
     pending_posts: PendingPosts<PENDING_POSTS>,
-    reply_topic: Text<TOPIC_CAPACITY>,
-    payload: [u8; PAYLOAD_CAPACITY],
+    scratch: &'i mut Scratch,
 }
 
 impl<
@@ -338,9 +411,11 @@ impl<
         const INFLIGHT: usize,
     > Device<'i, T, O, N, RX, TX, STORE, INFLIGHT>
 {
-    /// A device that connects on its first poll. The outputs are driven to the switches'
-    /// initial states first.
+    /// A device over `buffers` that connects on its first poll. The outputs are driven to the
+    /// switches' initial states first. Messages left stored in `buffers` by an earlier device are
+    /// kept and sent after the first CONNACK.
     pub fn new(
+        buffers: &'i mut DeviceBuffers<RX, TX, STORE, INFLIGHT>,
         identity: &'i Identity<'i>,
         transport: T,
         mut outputs: O,
@@ -350,9 +425,16 @@ impl<
         // An output that fails now is retried by the first command; the state report shows
         // what the bank believes.
         let _ = switches.sync_outputs(&mut outputs);
+        let DeviceBuffers { driver, scratch } = buffers;
         Device {
             identity,
-            driver: Driver::new(transport, settings.driver, identity.connect(), &[]),
+            driver: Driver::with_buffers(
+                transport,
+                driver,
+                settings.driver,
+                identity.connect(),
+                &[],
+            ),
             switches,
             outputs,
             telemetry_period_ms: u64::from(settings.telemetry_period_ms),
@@ -360,15 +442,15 @@ impl<
             next_report_at: None,
             report_pending: false,
             status_pending: false,
+            deferred: None,
             ids: MessageIds::new(),
             pending_posts: PendingPosts::new(),
-            reply_topic: Text::new(),
-            payload: [0; PAYLOAD_CAPACITY],
+            scratch,
         }
     }
 
     /// The connection driver (state, counters, last failure).
-    pub fn driver(&self) -> &Driver<'i, T, RX, TX, STORE, INFLIGHT, QOS2_IN> {
+    pub fn driver(&self) -> &DeviceDriver<'i, T, RX, TX, STORE, INFLIGHT> {
         &self.driver
     }
 
@@ -405,9 +487,7 @@ impl<
         if matches!(self.identity.topics, Topics::Aliyun(_))
             && (!crate::alink::qos_allowed(qos) || retain)
         {
-            return Err(RequestError::Invalid(
-                crate::codec::EncodeError::UnexpectedPacketId,
-            ));
+            return Err(RequestError::Unsupported);
         }
         self.driver.publish(now, topic, payload, qos, retain)
     }
@@ -434,7 +514,7 @@ impl<
     pub fn shutdown(&mut self) {
         if let (Topics::SelfHosted(t), true) = (&self.identity.topics, self.driver.is_online()) {
             // Best effort: a full in-flight table only loses the status update.
-            let _ = self.driver.publish(
+            let _ = self.driver.queue_publish(
                 0,
                 &t.status(),
                 selfhosted::STATUS_OFFLINE,
@@ -459,8 +539,21 @@ impl<
     }
 
     /// Makes all progress possible now and returns the next event; call until `None`.
+    /// What one call queues (a command's reply and the state report it causes, a status) goes
+    /// to the transport together at the end of the call, in one send when the transport takes
+    /// it all.
     pub fn poll(&mut self, now: u64, random: u32) -> Option<DeviceEvent> {
+        let event = self.poll_queued(now, random);
+        self.driver.flush();
+        event
+    }
+
+    /// [`Device::poll`] without the final flush: replies and reports are only queued.
+    fn poll_queued(&mut self, now: u64, random: u32) -> Option<DeviceEvent> {
         self.started_at.get_or_insert(now);
+        if let Some(event) = self.deferred.take() {
+            return Some(event);
+        }
         loop {
             let reaction = match self.driver.poll(now, random) {
                 None => break,
@@ -477,8 +570,8 @@ impl<
                     &mut self.switches,
                     &mut self.outputs,
                     &mut self.pending_posts,
-                    &mut self.reply_topic,
-                    &mut self.payload,
+                    &mut self.scratch.reply_topic,
+                    &mut self.scratch.payload,
                     now,
                     p.topic,
                     p.payload,
@@ -504,16 +597,33 @@ impl<
                 self.report_pending = true;
             }
             if reaction.reply_len > 0 {
-                let payload = self.payload.get(..reaction.reply_len).unwrap_or(&[]);
+                let payload = self
+                    .scratch
+                    .payload
+                    .get(..reaction.reply_len)
+                    .unwrap_or(&[]);
+                let topic = &self.scratch.reply_topic;
                 if let Err(e) =
                     self.driver
-                        .publish(now, &self.reply_topic, payload, QoS::AtLeastOnce, false)
+                        .queue_publish(now, topic, payload, QoS::AtLeastOnce, false)
                 {
                     return Some(DeviceEvent::PublishFailed(e));
                 }
             }
-            if let Some(event) = reaction.event {
-                return Some(event);
+            // The state report the command asks for goes into the same send as the reply; its
+            // event waits for the next poll.
+            let report = if reaction.report {
+                self.poll_reports(now)
+            } else {
+                None
+            };
+            match (reaction.event, report) {
+                (Some(event), report) => {
+                    self.deferred = report;
+                    return Some(event);
+                }
+                (None, Some(report)) => return Some(report),
+                (None, None) => {}
             }
         }
         self.poll_reports(now)
@@ -540,11 +650,15 @@ impl<
             };
         }
         if let Topics::Aliyun(t) = &self.identity.topics {
-            if let Ok(len) = ntp::write_ntp_request(now, &mut self.payload) {
-                let payload = self.payload.get(..len).unwrap_or(&[]);
-                let _ = self
-                    .driver
-                    .publish(now, &t.ntp_request(), payload, QoS::AtMostOnce, false);
+            if let Ok(len) = ntp::write_ntp_request(now, &mut self.scratch.payload) {
+                let payload = self.scratch.payload.get(..len).unwrap_or(&[]);
+                let _ = self.driver.queue_publish(
+                    now,
+                    &t.ntp_request(),
+                    payload,
+                    QoS::AtMostOnce,
+                    false,
+                );
             }
         }
         self.status_pending = matches!(self.identity.topics, Topics::SelfHosted(_));
@@ -558,7 +672,7 @@ impl<
         if self.status_pending {
             if let Topics::SelfHosted(t) = &self.identity.topics {
                 let status = t.status();
-                match self.driver.publish(
+                match self.driver.queue_publish(
                     now,
                     &status,
                     selfhosted::STATUS_ONLINE,
@@ -586,11 +700,11 @@ impl<
                     id,
                     &self.switches,
                     &telemetry,
-                    &mut self.payload,
+                    &mut self.scratch.payload,
                 ) {
                     Ok(len) => {
-                        let payload = self.payload.get(..len).unwrap_or(&[]);
-                        let r = self.driver.publish(
+                        let payload = self.scratch.payload.get(..len).unwrap_or(&[]);
+                        let r = self.driver.queue_publish(
                             now,
                             &t.property_post(),
                             payload,
@@ -606,11 +720,12 @@ impl<
                 }
             }
             Topics::SelfHosted(t) => {
-                match selfhosted::write_state(&self.switches, &telemetry, &mut self.payload) {
+                match selfhosted::write_state(&self.switches, &telemetry, &mut self.scratch.payload)
+                {
                     Ok(len) => {
-                        let payload = self.payload.get(..len).unwrap_or(&[]);
+                        let payload = self.scratch.payload.get(..len).unwrap_or(&[]);
                         self.driver
-                            .publish(now, &t.state(), payload, QoS::AtLeastOnce, true)
+                            .queue_publish(now, &t.state(), payload, QoS::AtLeastOnce, true)
                     }
                     Err(_) => Err(RequestError::Busy),
                 }

@@ -10,6 +10,7 @@ use std::string::{String, ToString};
 use std::vec::Vec;
 
 type TestDevice<'i> = Device<'i, Script, Recorder, 2, 1024, 1024, 2048, 8>;
+type TestBuffers = DeviceBuffers<1024, 1024, 2048, 8>;
 
 /// An owned summary of a packet the device sent.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,7 +126,10 @@ fn device<'i>(identity: &'i Identity<'i>, config: &DeviceConfig<'_>) -> TestDevi
         ..Script::default()
     };
     let switches = SwitchBank::new(["Relay1", "LED"]).unwrap();
+    // Each test device gets buffers of its own for the rest of the test run.
+    let buffers = std::boxed::Box::leak(std::boxed::Box::new(TestBuffers::new()));
     Device::new(
+        buffers,
         identity,
         script,
         Recorder::default(),
@@ -209,6 +213,7 @@ fn self_hosted_command_switches_replies_and_reports() {
             r#"{"id":"7","switch":"Relay1","on":true}"#,
         ),
     );
+    let sends_before = d.driver.transport().sends.len();
     let evs = events(&mut d, 2_000);
     assert_eq!(
         evs,
@@ -220,6 +225,8 @@ fn self_hosted_command_switches_replies_and_reports() {
             DeviceEvent::StateReported
         ]
     );
+    // The reply and the state report it causes leave in one send.
+    assert_eq!(d.driver.transport().sends.len(), sends_before + 1);
     assert_eq!(d.outputs().calls, [(0, true)]);
     assert_eq!(d.switches().state_of("Relay1"), Some(true));
     let packets = sent(&mut d);

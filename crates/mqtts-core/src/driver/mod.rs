@@ -6,6 +6,8 @@
 //! blocks: a transport whose connect takes long (a TLS handshake on a Zephyr worker thread) is
 //! only polled.
 
+use core::borrow::BorrowMut;
+
 use crate::backoff::{Backoff, BackoffConfig, FailureClass};
 use crate::codec::{decode_fixed_header, Connect, ConnectReturnCode, FixedHeader, QoS};
 use crate::ring::RingBuffer;
@@ -175,8 +177,69 @@ pub enum DriverEvent<'a> {
     Session(Event<'a>),
 }
 
+/// The large state of a [`Driver`]: the [`Session`] (send queue, message store, in-flight table)
+/// and the receive ring. Kept apart from the driver so that it can be built in place: its
+/// constructor is a `const fn`, so it can sit in a `static` (or a `static` mutex on an RTOS)
+/// and the driver only borrows it (see [`Driver::with_buffers`]). Moving a driver then moves a
+/// few dozen bytes, not the buffers.
+pub struct DriverBuffers<
+    const RX: usize,
+    const TX: usize,
+    const STORE: usize,
+    const INFLIGHT: usize,
+    const QOS2_IN: usize,
+> {
+    session: Session<TX, STORE, INFLIGHT, QOS2_IN>,
+    rx: RingBuffer<RX>,
+}
+
+impl<
+        const RX: usize,
+        const TX: usize,
+        const STORE: usize,
+        const INFLIGHT: usize,
+        const QOS2_IN: usize,
+    > DriverBuffers<RX, TX, STORE, INFLIGHT, QOS2_IN>
+{
+    /// Empty buffers. The session's timing is set by the driver that takes them.
+    pub const fn new() -> Self {
+        DriverBuffers {
+            session: Session::new(SessionConfig::DEFAULT),
+            rx: RingBuffer::new(),
+        }
+    }
+
+    /// The session inside.
+    pub fn session(&self) -> &Session<TX, STORE, INFLIGHT, QOS2_IN> {
+        &self.session
+    }
+}
+
+impl<
+        const RX: usize,
+        const TX: usize,
+        const STORE: usize,
+        const INFLIGHT: usize,
+        const QOS2_IN: usize,
+    > Default for DriverBuffers<RX, TX, STORE, INFLIGHT, QOS2_IN>
+{
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 /// Connection driver over a transport `T`, with the session's buffer sizes as parameters
-/// (`RX` is the receive ring; see [`Session`] for the others).
+/// (`RX` is the receive ring; see [`Session`] for the others). `B` is where the buffers live:
+/// inside the driver (the default, [`Driver::new`]) or borrowed, `&mut DriverBuffers`
+/// ([`Driver::with_buffers`]).
+///
+/// # Sending
+///
+/// The driver keeps the rule of [`Transport::send`] for every transport: after a send that
+/// took nothing (`Err(WouldBlock)` or `Ok(0)`) it remembers how many bytes it offered and offers
+/// exactly those bytes again, and nothing more, until they are taken. This is what a TLS socket
+/// over Mbed TLS needs (its record is encrypted and queued on the first call). The session's
+/// send queue only appends and consumes from the front, so those bytes stay in place.
 pub struct Driver<
     'a,
     T: Transport,
@@ -185,10 +248,10 @@ pub struct Driver<
     const STORE: usize,
     const INFLIGHT: usize,
     const QOS2_IN: usize,
+    B = DriverBuffers<RX, TX, STORE, INFLIGHT, QOS2_IN>,
 > {
     link: Link<T>,
-    session: Session<TX, STORE, INFLIGHT, QOS2_IN>,
-    rx: RingBuffer<RX>,
+    buffers: B,
     config: DriverConfig,
     connect: Connect<'a>,
     subscriptions: &'a [(&'a str, QoS)],
@@ -206,6 +269,9 @@ struct Link<T> {
     rx_stale: bool,
     /// What the driver knows about the receive ring's framing, to read only when needed.
     rx_view: RxView,
+    /// Length of the last send that the transport did not take (`WouldBlock` or `Ok(0)`): the
+    /// next send offers exactly these bytes again (the [`Transport::send`] rule). 0: none.
+    unaccepted: usize,
 }
 
 /// What the driver knows about the packets in the receive ring, so that [`Driver::poll`] can hand
@@ -238,6 +304,7 @@ impl<T: Transport> Link<T> {
         cause: FailureCause,
     ) -> DriverEvent<'static> {
         self.rx_stale = true;
+        self.unaccepted = 0;
         self.transport.close();
         session.connection_lost();
         let retry_in_ms = self
@@ -268,14 +335,50 @@ impl<
         const QOS2_IN: usize,
     > Driver<'a, T, RX, TX, STORE, INFLIGHT, QOS2_IN>
 {
-    /// A driver that connects on the first poll with `connect` and, whenever the broker kept no
-    /// session, subscribes to `subscriptions`.
+    /// A driver that holds its buffers and connects on the first poll with `connect` and,
+    /// whenever the broker kept no session, subscribes to `subscriptions`. The driver is returned
+    /// by value, buffers included; to keep them in place, use [`Driver::with_buffers`].
     pub fn new(
         transport: T,
         config: DriverConfig,
         connect: Connect<'a>,
         subscriptions: &'a [(&'a str, QoS)],
     ) -> Self {
+        Driver::with_buffers(
+            transport,
+            DriverBuffers::new(),
+            config,
+            connect,
+            subscriptions,
+        )
+    }
+}
+
+impl<
+        'a,
+        T: Transport,
+        const RX: usize,
+        const TX: usize,
+        const STORE: usize,
+        const INFLIGHT: usize,
+        const QOS2_IN: usize,
+        B: BorrowMut<DriverBuffers<RX, TX, STORE, INFLIGHT, QOS2_IN>>,
+    > Driver<'a, T, RX, TX, STORE, INFLIGHT, QOS2_IN, B>
+{
+    /// Like [`Driver::new`], over `buffers` (usually `&mut DriverBuffers`, which may live in a
+    /// `static`). Bytes queued in them for an earlier connection are dropped and the receive
+    /// ring is emptied; stored QoS 1/2 messages are kept and go out after the first CONNACK.
+    pub fn with_buffers(
+        transport: T,
+        mut buffers: B,
+        config: DriverConfig,
+        connect: Connect<'a>,
+        subscriptions: &'a [(&'a str, QoS)],
+    ) -> Self {
+        let b = buffers.borrow_mut();
+        b.session.set_config(config.session);
+        b.session.connection_lost();
+        b.rx.clear();
         Driver {
             link: Link {
                 transport,
@@ -284,9 +387,9 @@ impl<
                 last_failure: None,
                 rx_stale: false,
                 rx_view: RxView::default(),
+                unaccepted: 0,
             },
-            session: Session::new(config.session),
-            rx: RingBuffer::new(),
+            buffers,
             config,
             connect,
             subscriptions,
@@ -316,7 +419,7 @@ impl<
 
     /// The session, for counters.
     pub fn session(&self) -> &Session<TX, STORE, INFLIGHT, QOS2_IN> {
-        &self.session
+        &self.buffers.borrow().session
     }
 
     /// The transport, e.g. to read its last detailed error for a log line.
@@ -341,7 +444,11 @@ impl<
         qos: QoS,
         retain: bool,
     ) -> Result<Option<u16>, RequestError> {
-        let r = self.session.publish(now, topic, payload, qos, retain);
+        let r = self
+            .buffers
+            .borrow_mut()
+            .session
+            .publish(now, topic, payload, qos, retain);
         self.flush();
         r
     }
@@ -360,7 +467,10 @@ impl<
         qos: QoS,
         retain: bool,
     ) -> Result<Option<u16>, RequestError> {
-        self.session.publish(now, topic, payload, qos, retain)
+        self.buffers
+            .borrow_mut()
+            .session
+            .publish(now, topic, payload, qos, retain)
     }
 
     /// Hands the send queue to the transport now, as far as it takes it (the rest goes out on
@@ -378,17 +488,18 @@ impl<
     /// Subscribes on the current connection (not re-made after a reconnect; pass long-lived
     /// subscriptions to [`Driver::new`] instead).
     pub fn subscribe(&mut self, now: u64, filters: &[(&str, QoS)]) -> Result<u16, RequestError> {
-        let r = self.session.subscribe(now, filters);
+        let r = self.buffers.borrow_mut().session.subscribe(now, filters);
         self.flush();
         r
     }
 
     /// Sends DISCONNECT if online, closes the transport and stops connecting.
     pub fn shutdown(&mut self) {
-        self.session.disconnect();
+        self.buffers.borrow_mut().session.disconnect();
         self.flush();
         self.link.transport.close();
-        self.session.connection_lost();
+        self.buffers.borrow_mut().session.connection_lost();
+        self.link.unaccepted = 0;
         self.link.rx_stale = true;
         self.link.state = LinkState::Stopped;
     }
@@ -401,7 +512,8 @@ impl<
             return;
         }
         self.link.transport.close();
-        self.session.connection_lost();
+        self.buffers.borrow_mut().session.connection_lost();
+        self.link.unaccepted = 0;
         self.link.rx_stale = true;
         self.link.state = LinkState::Paused;
     }
@@ -422,7 +534,9 @@ impl<
             LinkState::Connecting { since } => {
                 Some(since.saturating_add(u64::from(self.config.connect_timeout_ms)))
             }
-            LinkState::AwaitConnAck | LinkState::Online { .. } => self.session.next_timeout(),
+            LinkState::AwaitConnAck | LinkState::Online { .. } => {
+                self.buffers.borrow().session.next_timeout()
+            }
             LinkState::Paused | LinkState::Stopped => None,
         }
     }
@@ -432,7 +546,7 @@ impl<
     /// `random` is a fresh random word (used for backoff jitter).
     pub fn poll(&mut self, now: u64, random: u32) -> Option<DriverEvent<'_>> {
         if self.link.rx_stale {
-            self.rx.clear();
+            self.buffers.borrow_mut().rx.clear();
             self.link.rx_view = RxView::default();
             self.link.rx_stale = false;
         }
@@ -456,7 +570,15 @@ impl<
                     return None;
                 }
                 Ok(ConnectProgress::Established) => {
-                    if self.session.connect(now, &self.connect).is_err() {
+                    // A new connection: nothing of the old one is owed to this transport.
+                    self.link.unaccepted = 0;
+                    if self
+                        .buffers
+                        .borrow_mut()
+                        .session
+                        .connect(now, &self.connect)
+                        .is_err()
+                    {
                         // CONNECT does not fit the send buffer: a configuration error that
                         // no retry fixes; reported like a refusal so it backs off long.
                         let cause =
@@ -482,10 +604,10 @@ impl<
         // return code it carries is a better cause than "peer closed".
         let (drained, closed) = match pumped {
             Ok(drained) => (drained, None),
-            Err(cause) if !self.rx.is_empty() => (true, Some(cause)),
+            Err(cause) if !self.buffers.borrow().rx.is_empty() => (true, Some(cause)),
             Err(cause) => return Some(self.fail(now, random, cause)),
         };
-        if let Err(e) = self.session.handle_timeout(now) {
+        if let Err(e) = self.buffers.borrow_mut().session.handle_timeout(now) {
             return Some(self.fail(now, random, FailureCause::from_session(e)));
         }
         if let LinkState::Online { since } = self.link.state {
@@ -497,9 +619,10 @@ impl<
         }
         self.flush_quietly();
 
+        let b = self.buffers.borrow_mut();
         let view = &mut self.link.rx_view;
         view.surfaced = false;
-        let event = self.session.poll_event(now, &mut self.rx);
+        let event = b.session.poll_event(now, &mut b.rx);
         match &event {
             Ok(Some(Event::Message(_) | Event::Subscribed(_))) => view.surfaced = true,
             Ok(Some(Event::Skipped { .. })) => view.skipping = true,
@@ -522,7 +645,7 @@ impl<
                     // The send buffer was just emptied by CONNECT going out, so this fits unless
                     // TX is smaller than the SUBSCRIBE: then the broker never routes to us,
                     // which the SUBACK-less start makes visible in tests.
-                    let _ = self.session.subscribe(now, self.subscriptions);
+                    let _ = b.session.subscribe(now, self.subscriptions);
                 }
                 return Some(DriverEvent::Online { session_present });
             }
@@ -533,7 +656,7 @@ impl<
         };
         // `self.rx` still counts as borrowed here (the borrow checker cannot see that `None` or
         // an error holds no borrow), so the failure is recorded through the other fields.
-        Some(self.link.fail(&mut self.session, now, random, cause))
+        Some(self.link.fail(&mut b.session, now, random, cause))
     }
 
     /// Sends what is queued, then reads until the ring holds an event, the ring is full or the
@@ -543,13 +666,13 @@ impl<
     fn pump(&mut self) -> Result<bool, FailureCause> {
         self.flush_result()?;
         loop {
-            let space = self.rx.write_space();
+            let space = self.buffers.borrow_mut().rx.write_space();
             if space.is_empty() {
                 return Ok(true);
             }
             match self.link.transport.recv(space) {
                 Ok(0) => return Err(FailureCause::PeerClosed),
-                Ok(n) => self.rx.commit(n),
+                Ok(n) => self.buffers.borrow_mut().rx.commit(n),
                 Err(TransportError::WouldBlock) => return Ok(true),
                 Err(e) => return Err(FailureCause::from_transport(e)),
             }
@@ -564,37 +687,56 @@ impl<
     /// reads, as it always may.
     fn rx_holds_event(&self) -> bool {
         let view = self.link.rx_view;
+        let b = self.buffers.borrow();
         // The session decodes nothing while it has no room for an acknowledgement.
-        if view.must_read || view.skipping || TX.saturating_sub(self.session.transmit().len()) < 4 {
+        if view.must_read || view.skipping || TX.saturating_sub(b.session.transmit().len()) < 4 {
             return false;
         }
         let mut at = 0;
         if view.surfaced {
-            match peek_header(&self.rx, 0) {
+            match peek_header(&b.rx, 0) {
                 Some(h) => at = h.packet_len(),
                 None => return false,
             }
         }
-        match peek_header(&self.rx, at) {
+        match peek_header(&b.rx, at) {
             Some(h) => {
                 // Types that always or almost always surface as an event. PINGRESP, PUBREC and
                 // PUBREL do not: after one of them the poll would end without reading.
                 matches!(h.packet_type(), 2 | 3 | 4 | 7 | 9 | 11)
-                    && at.saturating_add(h.packet_len()) <= self.rx.len()
+                    && at.saturating_add(h.packet_len()) <= b.rx.len()
             }
             None => false,
         }
     }
 
+    /// Hands the send queue to the transport until it is empty or the transport takes no more.
+    /// After a send that took nothing, the next one offers the same bytes (see [`Driver`]).
     fn flush_result(&mut self) -> Result<(), FailureCause> {
-        while !self.session.transmit().is_empty() {
-            match self.link.transport.send(self.session.transmit()) {
-                Ok(0) | Err(TransportError::WouldBlock) => return Ok(()),
-                Ok(n) => self.session.transmitted(n),
+        let session = &mut self.buffers.borrow_mut().session;
+        loop {
+            let pending = session.transmit();
+            if pending.is_empty() {
+                return Ok(());
+            }
+            let offer = match self.link.unaccepted {
+                0 => pending,
+                n => pending.get(..n).unwrap_or(pending),
+            };
+            match self.link.transport.send(offer) {
+                Ok(0) | Err(TransportError::WouldBlock) => {
+                    self.link.unaccepted = offer.len();
+                    return Ok(());
+                }
+                Ok(n) => {
+                    let n = n.min(offer.len());
+                    // Taken in part: the rest of the offered bytes is still owed first.
+                    self.link.unaccepted = self.link.unaccepted.saturating_sub(n);
+                    session.transmitted(n);
+                }
                 Err(e) => return Err(FailureCause::from_transport(e)),
             }
         }
-        Ok(())
     }
 
     /// Sends what can be sent; a send error shows up again on the next poll's pump.
@@ -603,7 +745,8 @@ impl<
     }
 
     fn fail(&mut self, now: u64, random: u32, cause: FailureCause) -> DriverEvent<'static> {
-        self.link.fail(&mut self.session, now, random, cause)
+        self.link
+            .fail(&mut self.buffers.borrow_mut().session, now, random, cause)
     }
 }
 

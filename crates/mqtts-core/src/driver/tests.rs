@@ -245,7 +245,7 @@ fn protocol_error_closes_and_clears_stale_bytes() {
         .contains("Protocol(UnexpectedPacket(2))"));
     assert_eq!(d.link.transport.closes, 1);
     d.poll(1, 0);
-    assert!(d.rx.is_empty());
+    assert!(d.buffers.rx.is_empty());
 }
 
 #[test]

@@ -228,6 +228,10 @@ mod tests {
                 CaSet::ALIYUN_IOT_ROOT.bits(),
             ),
             ("MQTTS_SHIM_CA_CUSTOM", CaSet::CUSTOM.bits()),
+            (
+                "MQTTS_SHIM_VERIFY_UNREADABLE",
+                crate::firmware::verify::VerifyFlags::UNREADABLE,
+            ),
         ] {
             v.push((name, bit.into()));
         }
@@ -240,7 +244,7 @@ mod tests {
         let mut rust = rust_constants();
         header.sort();
         rust.sort();
-        assert_eq!(header.len(), 23, "header parse found {header:?}");
+        assert_eq!(header.len(), 24, "header parse found {header:?}");
         assert_eq!(header, rust);
     }
 

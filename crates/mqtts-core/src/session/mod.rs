@@ -62,13 +62,19 @@ pub struct SessionConfig {
     pub qos1_retry_ms: u32,
 }
 
+impl SessionConfig {
+    /// The defaults: 10 s for CONNACK and for the answer to PINGREQ, QoS 1 resent only after a
+    /// reconnect. A constant so that buffers holding a session can be built in a `const fn`.
+    pub const DEFAULT: SessionConfig = SessionConfig {
+        connack_timeout_ms: 10_000,
+        ping_timeout_ms: 10_000,
+        qos1_retry_ms: 0,
+    };
+}
+
 impl Default for SessionConfig {
     fn default() -> Self {
-        SessionConfig {
-            connack_timeout_ms: 10_000,
-            ping_timeout_ms: 10_000,
-            qos1_retry_ms: 0,
-        }
+        SessionConfig::DEFAULT
     }
 }
 
@@ -153,6 +159,9 @@ pub enum RequestError {
     /// is larger than the send buffer (or, for QoS 1/2, the message store) and could never be
     /// sent (`Invalid(EncodeError::BufferTooSmall)`); retrying cannot help.
     Invalid(EncodeError),
+    /// Valid MQTT, but the platform does not support it (Alibaba Cloud IoT: QoS 2, retain);
+    /// retrying cannot help.
+    Unsupported,
 }
 
 /// Largest acknowledgement the session may have to queue while reading one packet.
@@ -250,6 +259,12 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             surfaced: 0,
             skip: 0,
         }
+    }
+
+    /// Replaces the timing (for a session built with [`Session::new`] in a `const` context,
+    /// before its first connection). Timers already running keep their deadlines.
+    pub fn set_config(&mut self, config: SessionConfig) {
+        self.config = config;
     }
 
     /// The connection state.
