@@ -12,6 +12,31 @@ use core::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
+/// The output buffer is too small for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferTooSmall;
+
+/// Appends the decimal digits of `n` to `s`, without `core::fmt`.
+pub(crate) fn push_decimal<const L: usize>(
+    s: &mut heapless::String<L>,
+    mut n: u64,
+) -> Result<(), ()> {
+    let mut digits = [0u8; 20];
+    let mut i = digits.len();
+    loop {
+        i -= 1;
+        digits[i] = b'0' + (n % 10) as u8;
+        n /= 10;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in &digits[i..] {
+        s.push(char::from(d)).map_err(|_| ())?;
+    }
+    Ok(())
+}
+
 /// Deepest nesting accepted anywhere in a message (the outer object is depth 1).
 pub(crate) const MAX_DEPTH: u8 = 4;
 
