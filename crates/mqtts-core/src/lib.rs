@@ -55,6 +55,8 @@ pub mod driver;
 pub mod firmware;
 #[cfg(any(feature = "aliyun", feature = "selfhosted"))]
 mod json;
+#[cfg(any(feature = "aliyun", feature = "selfhosted"))]
+mod num;
 pub mod ring;
 pub mod router;
 #[cfg(feature = "selfhosted")]

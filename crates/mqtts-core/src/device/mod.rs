@@ -433,7 +433,7 @@ impl<
     pub fn telemetry(&self, now: u64) -> Telemetry {
         let uptime_ms = now.saturating_sub(self.started_at.unwrap_or(now));
         Telemetry {
-            uptime_s: u32::try_from(uptime_ms / 1000).unwrap_or(u32::MAX),
+            uptime_s: u32::try_from(crate::num::div_rem(uptime_ms, 1000).0).unwrap_or(u32::MAX),
             reconnects: self.driver.connections().saturating_sub(1),
             last_failure: self.driver.last_failure().map(|c| c.as_str()),
         }
