@@ -35,7 +35,7 @@ static CONFIG: DeviceConfig<'static> = DeviceConfig {
 static RX_COMMANDS: &[u8] = b"\x90\x03\x00\x01\x01\x40\x02\x00\x02\x40\x02\x00\x03\
     \x32\x41\x00\x16devices/probe-0001/set\x00\x07{\"id\":\"42\",\"switch\":\"Relay1\",\"on\":true}\
     \x32\x47\x00\x16devices/probe-0001/set\x00\x08{\"id\":43,\"switches\":{\"Relay1\":false,\"LED\":1}}";
-/// PUBACKs of the two replies and the state reports (ids 4 to 7).
+/// PUBACKs of the two replies and the state report (ids 4 to 6; id 7 matches nothing).
 static RX_REPLIES: &[u8] = b"\x40\x02\x00\x04\x40\x02\x00\x05\x40\x02\x00\x06\x40\x02\x00\x07";
 
 #[entry]
