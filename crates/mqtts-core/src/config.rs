@@ -36,10 +36,14 @@
 //! `range` is then `0..=max` and CMakeLists.txt plus a `BUILD_ASSERT` reject the gap; anything
 //! else Kconfig cannot express (lengths, characters, `backoff_max_ms` ≥ `backoff_min_ms`) is
 //! caught by CMake or by `validate` at boot, which halts the firmware naming the option.
+//!
+//! A build carries only the profiles and Alibaba sign methods its Cargo features select (see
+//! the crate docs); a configuration asking for one it left out fails with
+//! [`ConfigProblem::NotBuilt`] naming the option and the missing feature.
 
 use core::fmt;
 
-use crate::alink::{KEEPALIVE_MAX_S, KEEPALIVE_MIN_S};
+#[cfg(feature = "aliyun")]
 use crate::aliyun::sign::SignMethod;
 
 /// Prefix of the Kconfig symbols.
@@ -74,6 +78,22 @@ impl Profile {
             Profile::SelfHosted => "self-hosted",
         }
     }
+
+    /// The Cargo feature of mqtts-core that builds this profile in.
+    pub const fn feature(self) -> &'static str {
+        match self {
+            Profile::Aliyun => "aliyun",
+            Profile::SelfHosted => "selfhosted",
+        }
+    }
+
+    /// Whether this build contains the profile (its [`feature`](Self::feature) is on).
+    pub const fn is_built(self) -> bool {
+        match self {
+            Profile::Aliyun => cfg!(feature = "aliyun"),
+            Profile::SelfHosted => cfg!(feature = "selfhosted"),
+        }
+    }
 }
 
 /// What is wrong with a configuration field.
@@ -105,6 +125,13 @@ pub enum ConfigProblem {
         /// The other field.
         with: &'static str,
     },
+    /// A valid value whose support this build left out (a profile or an Alibaba sign method):
+    /// build mqtts-core with Cargo feature `feature` (the firmware: the matching Kconfig
+    /// choice).
+    NotBuilt {
+        /// The mqtts-core Cargo feature that is missing.
+        feature: &'static str,
+    },
 }
 
 /// A configuration error: which field, and what is wrong.
@@ -129,6 +156,14 @@ impl ConfigError {
         }
     }
 
+    /// The missing Cargo feature, when the value is valid but left out of this build.
+    pub fn missing_feature(&self) -> Option<&'static str> {
+        match self.problem {
+            ConfigProblem::NotBuilt { feature } => Some(feature),
+            _ => None,
+        }
+    }
+
     /// The conflicting field, when the problem is a conflict.
     pub fn conflicts_with(&self) -> Option<&'static str> {
         match self.problem {
@@ -146,6 +181,7 @@ impl ConfigError {
             ConfigProblem::InvalidValue { .. } => "invalid value",
             ConfigProblem::TooLong { .. } => "too long",
             ConfigProblem::Conflict { .. } => "conflicts with another option",
+            ConfigProblem::NotBuilt { .. } => "not built into this firmware",
         }
     }
 
@@ -213,12 +249,14 @@ impl OptionRange {
 
 /// `broker_port`: any TCP port but 0.
 pub const RANGE_BROKER_PORT: OptionRange = OptionRange::new("broker_port", None, 1, 65_535);
-/// `keepalive_s` on Alibaba: the platform's 30..=1200 s.
-pub const RANGE_KEEPALIVE_S_ALIYUN: OptionRange = OptionRange::new(
-    "keepalive_s",
-    Some(Profile::Aliyun),
-    KEEPALIVE_MIN_S as u32,
-    KEEPALIVE_MAX_S as u32,
+/// `keepalive_s` on Alibaba: the platform's 30..=1200 s (`alink::KEEPALIVE_MIN_S` ..=
+/// `alink::KEEPALIVE_MAX_S`; written out so builds without `aliyun` keep the rule as data).
+pub const RANGE_KEEPALIVE_S_ALIYUN: OptionRange =
+    OptionRange::new("keepalive_s", Some(Profile::Aliyun), 30, 1200);
+#[cfg(feature = "aliyun")]
+const _: () = assert!(
+    RANGE_KEEPALIVE_S_ALIYUN.min == crate::alink::KEEPALIVE_MIN_S as u32
+        && RANGE_KEEPALIVE_S_ALIYUN.max == crate::alink::KEEPALIVE_MAX_S as u32
 );
 /// `keepalive_s` on a self-hosted broker: any MQTT value (0 = no keep-alive, MQTT 3.1.1
 /// §3.1.2.10; the session then sends no PINGREQ).
@@ -348,15 +386,25 @@ impl<'a> DeviceConfig<'a> {
         }
     }
 
-    /// The profile, once [`validate`](Self::validate) has passed (or the error for `profile`).
+    /// The profile, once [`validate`](Self::validate) has passed (or the error for `profile`:
+    /// also [`ConfigProblem::NotBuilt`] for a profile this build left out).
     pub fn profile(&self) -> Result<Profile, ConfigError> {
         let name = required("profile", self.profile)?;
-        Profile::parse(name).ok_or(ConfigError::new(
+        let profile = Profile::parse(name).ok_or(ConfigError::new(
             "profile",
             ConfigProblem::InvalidValue {
                 allowed: Profile::ALLOWED,
             },
-        ))
+        ))?;
+        if !profile.is_built() {
+            return Err(ConfigError::new(
+                "profile",
+                ConfigProblem::NotBuilt {
+                    feature: profile.feature(),
+                },
+            ));
+        }
+        Ok(profile)
     }
 
     /// Checks every rule; returns the first broken one.
@@ -381,16 +429,28 @@ impl<'a> DeviceConfig<'a> {
             not_empty("client_id", id)?;
             max_len("client_id", id, MAX_CLIENT_ID_LEN)?;
         }
-        SignMethod::parse(self.aliyun_sign_method).ok_or(err(
-            "aliyun_sign_method",
-            InvalidValue {
-                allowed: SignMethod::ALLOWED,
-            },
-        ))?;
+        // Only a build with Alibaba support knows (and uses) the sign method.
+        #[cfg(feature = "aliyun")]
+        if SignMethod::parse(self.aliyun_sign_method).is_none() {
+            return Err(err(
+                "aliyun_sign_method",
+                match SignMethod::feature_of(self.aliyun_sign_method) {
+                    Some(feature) => NotBuilt { feature },
+                    None => InvalidValue {
+                        allowed: SignMethod::ALLOWED,
+                    },
+                },
+            ));
+        }
 
         match profile {
+            #[cfg(feature = "aliyun")]
             Profile::Aliyun => self.validate_aliyun()?,
+            #[cfg(feature = "selfhosted")]
             Profile::SelfHosted => self.validate_self_hosted()?,
+            // `profile()` has refused the profiles this build left out.
+            #[allow(unreachable_patterns)]
+            _ => {}
         }
 
         RANGE_PING_TIMEOUT_MS.check(self.ping_timeout_ms)?;
@@ -409,6 +469,7 @@ impl<'a> DeviceConfig<'a> {
         RANGE_TELEMETRY_PERIOD_S.check(self.telemetry_period_s)
     }
 
+    #[cfg(feature = "aliyun")]
     fn validate_aliyun(&self) -> Result<(), ConfigError> {
         use ConfigProblem::*;
         let err = ConfigError::new;
@@ -451,6 +512,7 @@ impl<'a> DeviceConfig<'a> {
         RANGE_KEEPALIVE_S_ALIYUN.check(self.keepalive_s.into())
     }
 
+    #[cfg(feature = "selfhosted")]
     fn validate_self_hosted(&self) -> Result<(), ConfigError> {
         use ConfigProblem::*;
         let err = ConfigError::new;
@@ -554,8 +616,10 @@ impl fmt::Debug for DeviceConfig<'_> {
 mod tests {
     use super::ConfigProblem::*;
     use super::*;
+    #[cfg(all(feature = "aliyun", feature = "selfhosted"))]
     use std::format;
 
+    #[cfg(feature = "aliyun")]
     fn aliyun() -> DeviceConfig<'static> {
         DeviceConfig {
             profile: Some("aliyun"),
@@ -567,6 +631,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "selfhosted")]
     fn selfhosted() -> DeviceConfig<'static> {
         DeviceConfig {
             profile: Some("self-hosted"),
@@ -578,11 +643,13 @@ mod tests {
         }
     }
 
+    #[cfg(any(feature = "aliyun", feature = "selfhosted"))]
     fn fails(c: DeviceConfig<'_>, field: &str, problem: ConfigProblem) {
         let e = c.validate().unwrap_err();
         assert_eq!((e.field, e.problem), (field, problem), "{c:?}");
     }
 
+    #[cfg(all(feature = "aliyun", feature = "selfhosted"))]
     #[test]
     fn defaults() {
         let c = DeviceConfig::new();
@@ -595,6 +662,7 @@ mod tests {
         assert_eq!(selfhosted().validate(), Ok(()));
     }
 
+    #[cfg(all(feature = "aliyun", feature = "selfhosted"))]
     #[test]
     fn profile_rules() {
         fails(
@@ -618,6 +686,7 @@ mod tests {
         assert_eq!(aliyun().profile(), Ok(Profile::Aliyun));
     }
 
+    #[cfg(all(feature = "aliyun", feature = "selfhosted"))]
     #[test]
     fn common_rules() {
         fails(
@@ -796,6 +865,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "aliyun")]
     #[test]
     fn aliyun_rules() {
         fails(
@@ -906,6 +976,7 @@ mod tests {
         }
     }
 
+    #[cfg(feature = "selfhosted")]
     #[test]
     fn self_hosted_rules() {
         fails(
@@ -987,6 +1058,7 @@ mod tests {
 
     /// Every rule of the module table, broken once: each error names the field that broke it
     /// and what is wrong, and the same value is accepted again when the rule is met.
+    #[cfg(all(feature = "aliyun", feature = "selfhosted"))]
     #[test]
     fn every_invalid_value_names_its_field() {
         let long = |n| "x".repeat(n);
@@ -1484,6 +1556,7 @@ mod tests {
 
     /// `config` with numeric option `field` set to `value`; `None` when the value does not fit
     /// the field's type.
+    #[cfg(all(feature = "aliyun", feature = "selfhosted"))]
     fn with(
         mut config: DeviceConfig<'static>,
         field: &str,
@@ -1506,6 +1579,7 @@ mod tests {
 
     /// `validate` enforces exactly the table: both ends pass, one past either end fails with
     /// the table's `min..=max`, 0 passes only where the table allows it.
+    #[cfg(all(feature = "aliyun", feature = "selfhosted"))]
     #[test]
     fn validate_enforces_ranges_table() {
         for r in RANGES {
@@ -1576,6 +1650,7 @@ mod tests {
         assert_eq!(e.conflicts_with(), Some("profile"));
     }
 
+    #[cfg(all(feature = "aliyun", feature = "selfhosted"))]
     #[test]
     fn debug_redacts_secrets() {
         let a = format!("{:?}", aliyun());
@@ -1586,5 +1661,79 @@ mod tests {
         assert!(!s.contains("hunter2"), "{s}");
         assert!(s.contains("password: Some(<redacted>)"));
         assert!(format!("{:?}", DeviceConfig::new()).contains("password: None"));
+    }
+
+    /// A profile this build left out is refused naming the option and the missing feature;
+    /// one it has passes the profile check.
+    #[test]
+    fn profile_left_out_of_the_build_names_its_feature() {
+        for (name, profile) in [
+            ("aliyun", Profile::Aliyun),
+            ("self-hosted", Profile::SelfHosted),
+        ] {
+            let c = DeviceConfig {
+                profile: Some(name),
+                ..DeviceConfig::new()
+            };
+            let r = c.profile();
+            if profile.is_built() {
+                assert_eq!(r, Ok(profile));
+            } else {
+                let e = r.unwrap_err();
+                assert_eq!(e.field, "profile");
+                assert_eq!(e.missing_feature(), Some(profile.feature()));
+                assert_eq!(e.summary(), "not built into this firmware");
+                assert_eq!(c.validate(), Err(e));
+            }
+        }
+        assert_eq!(Profile::Aliyun.is_built(), cfg!(feature = "aliyun"));
+        assert_eq!(Profile::SelfHosted.is_built(), cfg!(feature = "selfhosted"));
+        assert_eq!(Profile::SelfHosted.feature(), "selfhosted");
+    }
+
+    /// A sign method this build left out is refused naming `aliyun_sign_method` and its
+    /// feature; an unknown one is still an invalid value.
+    #[cfg(feature = "aliyun")]
+    #[test]
+    fn sign_method_left_out_of_the_build_names_its_feature() {
+        for (method, feature) in [
+            ("hmacsha256", "sign-hmacsha256"),
+            ("hmacsha1", "sign-hmacsha1"),
+            ("hmacmd5", "sign-hmacmd5"),
+        ] {
+            let c = DeviceConfig {
+                aliyun_sign_method: method,
+                ..aliyun()
+            };
+            if SignMethod::parse(method).is_some() {
+                assert_eq!(c.validate(), Ok(()), "{method}");
+            } else {
+                let e = c.validate().unwrap_err();
+                assert_eq!(e.field, "aliyun_sign_method");
+                assert_eq!(e.problem, NotBuilt { feature });
+            }
+        }
+        let e = DeviceConfig {
+            aliyun_sign_method: "hmacsha512",
+            ..aliyun()
+        }
+        .validate()
+        .unwrap_err();
+        assert_eq!(e.field, "aliyun_sign_method");
+        assert_eq!(e.allowed(), Some(SignMethod::ALLOWED));
+        assert_eq!(e.missing_feature(), None);
+        #[cfg(not(feature = "sign-hmacsha1"))]
+        assert_eq!(
+            DeviceConfig {
+                aliyun_sign_method: "hmacsha1",
+                ..aliyun()
+            }
+            .validate()
+            .unwrap_err()
+            .problem,
+            NotBuilt {
+                feature: "sign-hmacsha1"
+            }
+        );
     }
 }

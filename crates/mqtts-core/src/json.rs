@@ -12,6 +12,34 @@ use core::fmt;
 
 use serde::de::{self, DeserializeSeed, MapAccess, SeqAccess, Visitor};
 
+/// The output buffer is too small for the message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BufferTooSmall;
+
+/// Appends the decimal digits of `n` to `s`, without `core::fmt` or 64-bit division.
+pub(crate) fn push_decimal<const L: usize>(
+    s: &mut heapless::String<L>,
+    mut n: u64,
+) -> Result<(), ()> {
+    // u64::MAX has 20 digits; they are produced last first. (Zeroed, not filled with b'0':
+    // zeroing reuses the memory-clearing routine every image links, a fill links `memset`.)
+    let mut digits = [0u8; 20];
+    let mut len = 0;
+    for slot in digits.iter_mut().rev() {
+        let (q, r) = crate::num::div_rem(n, 10);
+        *slot = b'0' + r as u8;
+        len += 1;
+        n = q;
+        if n == 0 {
+            break;
+        }
+    }
+    for &d in digits.iter().skip(digits.len() - len) {
+        s.push(char::from(d)).map_err(|_| ())?;
+    }
+    Ok(())
+}
+
 /// Deepest nesting accepted anywhere in a message (the outer object is depth 1).
 pub(crate) const MAX_DEPTH: u8 = 4;
 
@@ -372,6 +400,22 @@ mod tests {
 
     fn parse(s: &str) -> Result<Object<'_, 8>, JsonError> {
         parse_object::<8>(s.as_bytes(), Some("params"))
+    }
+
+    #[test]
+    fn push_decimal_writes_every_u64() {
+        for (n, text) in [
+            (0u64, "0"),
+            (7, "7"),
+            (1_700_000_000_012, "1700000000012"),
+            (u64::MAX, "18446744073709551615"),
+        ] {
+            let mut s = heapless::String::<20>::new();
+            assert_eq!(push_decimal(&mut s, n), Ok(()));
+            assert_eq!(s.as_str(), text);
+        }
+        let mut short = heapless::String::<3>::new();
+        assert_eq!(push_decimal(&mut short, 1234), Err(()));
     }
 
     #[test]

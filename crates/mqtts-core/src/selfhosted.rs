@@ -135,7 +135,7 @@ impl<'a> DeviceTopics<'a> {
     }
 }
 
-pub use crate::alink::BufferTooSmall;
+pub use crate::json::BufferTooSmall;
 
 struct Switches<'b, 'a, const N: usize>(&'b SwitchBank<'a, N>);
 
@@ -213,7 +213,7 @@ fn command_id(value: Option<Scalar<'_>>) -> Option<heapless::String<MAX_COMMAND_
     let mut id = heapless::String::new();
     match value? {
         Scalar::Str(s) if json::is_safe_id(s, MAX_COMMAND_ID_LEN) => id.push_str(s).ok()?,
-        Scalar::UInt(n) => crate::alink::ids::push_decimal(&mut id, n).ok()?,
+        Scalar::UInt(n) => json::push_decimal(&mut id, n).ok()?,
         _ => return None,
     }
     Some(id)

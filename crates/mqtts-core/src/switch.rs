@@ -201,6 +201,7 @@ pub struct Telemetry {
     pub last_failure: Option<&'static str>,
 }
 
+#[cfg(any(feature = "aliyun", feature = "selfhosted"))]
 /// Converts a JSON member value to a switch state: 0, 1, false or true.
 pub(crate) fn switch_value(v: crate::json::Scalar<'_>) -> Result<bool, CommandError> {
     use crate::json::Scalar;
@@ -212,9 +213,11 @@ pub(crate) fn switch_value(v: crate::json::Scalar<'_>) -> Result<bool, CommandEr
     }
 }
 
+#[cfg(any(feature = "aliyun", feature = "selfhosted"))]
 /// Validated switch changes: (index, new state), at most one per switch.
 pub(crate) type Changes<const N: usize> = heapless::Vec<(usize, bool), N>;
 
+#[cfg(any(feature = "aliyun", feature = "selfhosted"))]
 /// Drives the outputs for a validated command. Returns whether the state must be reported (an
 /// output changed, also when a later one then failed) and the command's outcome.
 pub(crate) fn apply_validated<const N: usize, O: SwitchOutputs + ?Sized>(
@@ -229,6 +232,7 @@ pub(crate) fn apply_validated<const N: usize, O: SwitchOutputs + ?Sized>(
     }
 }
 
+#[cfg(any(feature = "aliyun", feature = "selfhosted"))]
 /// Validates `name: value` members against the bank into `(index, on)` changes. Nothing is
 /// applied; an empty member list is [`CommandError::MissingField`].
 pub(crate) fn validate_changes<const N: usize>(

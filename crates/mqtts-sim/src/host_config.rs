@@ -145,6 +145,9 @@ pub fn describe(e: &ConfigError, value: Option<&str>) -> ConfigReport {
         }
         ConfigProblem::TooLong { max } => format!("too long; allowed: at most {max} characters"),
         ConfigProblem::Conflict { with } => conflict_text(e.field, with),
+        ConfigProblem::NotBuilt { feature } => {
+            format!("not built in{shown}; build mqtts-core with Cargo feature `{feature}`")
+        }
     };
     report(
         e.field,

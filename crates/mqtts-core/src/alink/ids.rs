@@ -30,7 +30,7 @@ impl MessageId {
     pub fn to_str(self) -> heapless::String<ID_STR_LEN> {
         let mut s = heapless::String::new();
         // u32::MAX has 10 digits, so this always fits.
-        let _ = push_decimal(&mut s, u64::from(self.0));
+        let _ = crate::json::push_decimal(&mut s, u64::from(self.0));
         s
     }
 
@@ -40,27 +40,6 @@ impl MessageId {
             .and_then(|n| u32::try_from(n).ok())
             .and_then(MessageId::new)
     }
-}
-
-/// Appends the decimal digits of `n` to `s`, without `core::fmt`.
-pub(crate) fn push_decimal<const L: usize>(
-    s: &mut heapless::String<L>,
-    mut n: u64,
-) -> Result<(), ()> {
-    let mut digits = [0u8; 20];
-    let mut i = digits.len();
-    loop {
-        i -= 1;
-        digits[i] = b'0' + (n % 10) as u8;
-        n /= 10;
-        if n == 0 {
-            break;
-        }
-    }
-    for &d in &digits[i..] {
-        s.push(char::from(d)).map_err(|_| ())?;
-    }
-    Ok(())
 }
 
 /// Per-connection message id counter.

@@ -43,7 +43,7 @@ pub fn write_ntp_request(device_send_ms: u64, out: &mut [u8]) -> Result<usize, B
         device_send_time: &'a str,
     }
     let mut digits: heapless::String<20> = heapless::String::new();
-    super::ids::push_decimal(&mut digits, device_send_ms).map_err(|_| BufferTooSmall)?;
+    crate::json::push_decimal(&mut digits, device_send_ms).map_err(|_| BufferTooSmall)?;
     write_json(
         &Request {
             device_send_time: &digits,

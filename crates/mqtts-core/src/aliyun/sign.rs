@@ -21,39 +21,69 @@ use hmac::{Hmac, Mac};
 /// Longest bare client id the platform accepts ("64字符内").
 pub const MAX_CLIENT_ID_LEN: usize = 64;
 
-/// The HMAC algorithm named by `signmethod`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+/// The HMAC algorithm named by `signmethod`. Each variant exists only in builds with its Cargo
+/// feature (`sign-hmacsha256`, `sign-hmacsha1`, `sign-hmacmd5`), so an image links only the
+/// hash functions it can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(feature = "sign-hmacsha256", derive(Default))]
 pub enum SignMethod {
     /// `hmacsha256`: the only method console-generated parameters use; our default.
+    #[cfg(feature = "sign-hmacsha256")]
     #[default]
     HmacSha256,
     /// `hmacsha1`.
+    #[cfg(feature = "sign-hmacsha1")]
     HmacSha1,
     /// `hmacmd5` (the platform's default when `signmethod` is absent).
+    #[cfg(feature = "sign-hmacmd5")]
     HmacMd5,
 }
 
+/// Every method name the platform knows and the Cargo feature that builds it in.
+const METHODS: [(&str, &str); 3] = [
+    ("hmacsha256", "sign-hmacsha256"),
+    ("hmacsha1", "sign-hmacsha1"),
+    ("hmacmd5", "sign-hmacmd5"),
+];
+
 impl SignMethod {
-    /// Allowed method names, for error messages.
+    /// Allowed method names, for error messages (all the platform knows; those this build
+    /// left out are refused by [`parse`](Self::parse) and named by [`feature_of`](Self::feature_of)).
     pub const ALLOWED: &'static str = "hmacsha256, hmacsha1, hmacmd5";
 
     /// The `signmethod` value as it appears in the client id.
     pub const fn as_str(self) -> &'static str {
         match self {
+            #[cfg(feature = "sign-hmacsha256")]
             SignMethod::HmacSha256 => "hmacsha256",
+            #[cfg(feature = "sign-hmacsha1")]
             SignMethod::HmacSha1 => "hmacsha1",
+            #[cfg(feature = "sign-hmacmd5")]
             SignMethod::HmacMd5 => "hmacmd5",
         }
     }
 
-    /// Parses a `signmethod` value (exact, lower case, as the platform spells it).
+    /// Parses a `signmethod` value (exact, lower case, as the platform spells it); `None` also
+    /// for a method this build left out (see [`feature_of`](Self::feature_of)).
     pub fn parse(s: &str) -> Option<Self> {
         match s {
+            #[cfg(feature = "sign-hmacsha256")]
             "hmacsha256" => Some(SignMethod::HmacSha256),
+            #[cfg(feature = "sign-hmacsha1")]
             "hmacsha1" => Some(SignMethod::HmacSha1),
+            #[cfg(feature = "sign-hmacmd5")]
             "hmacmd5" => Some(SignMethod::HmacMd5),
             _ => None,
         }
+    }
+
+    /// The mqtts-core Cargo feature that builds in the method called `s`, whether or not this
+    /// build has it; `None` for a name the platform does not know.
+    pub fn feature_of(s: &str) -> Option<&'static str> {
+        METHODS
+            .iter()
+            .find(|(name, _)| *name == s)
+            .map(|&(_, feature)| feature)
     }
 }
 
@@ -173,8 +203,11 @@ pub fn credentials<const C: usize, const U: usize>(
     ];
     let key = triple.device_secret.as_bytes();
     let password = match method {
+        #[cfg(feature = "sign-hmacsha256")]
         SignMethod::HmacSha256 => hmac_hex::<Hmac<sha2::Sha256>>(key, &content)?,
+        #[cfg(feature = "sign-hmacsha1")]
         SignMethod::HmacSha1 => hmac_hex::<Hmac<sha1::Sha1>>(key, &content)?,
+        #[cfg(feature = "sign-hmacmd5")]
         SignMethod::HmacMd5 => hmac_hex::<Hmac<md5::Md5>>(key, &content)?,
     };
 
@@ -216,7 +249,8 @@ fn hmac_hex<M: Mac + KeyInit>(key: &[u8], parts: &[&str]) -> Result<String<64>, 
     Ok(out)
 }
 
-#[cfg(test)]
+// The tests sign with HMAC-SHA256 (the default); those of the other methods need theirs.
+#[cfg(all(test, feature = "sign-hmacsha256"))]
 mod tests {
     use super::*;
 
@@ -238,22 +272,38 @@ mod tests {
 
     #[test]
     fn sign_method_names() {
-        for m in [
-            SignMethod::HmacSha256,
-            SignMethod::HmacSha1,
-            SignMethod::HmacMd5,
-        ] {
-            assert_eq!(SignMethod::parse(m.as_str()), Some(m));
-        }
+        assert_eq!(
+            SignMethod::parse("hmacsha256"),
+            Some(SignMethod::HmacSha256)
+        );
         assert_eq!(SignMethod::HmacSha256.as_str(), "hmacsha256");
-        assert_eq!(SignMethod::HmacSha1.as_str(), "hmacsha1");
-        assert_eq!(SignMethod::HmacMd5.as_str(), "hmacmd5");
         assert_eq!(SignMethod::default(), SignMethod::HmacSha256);
+        #[cfg(feature = "sign-hmacsha1")]
+        assert_eq!(SignMethod::parse("hmacsha1"), Some(SignMethod::HmacSha1));
+        #[cfg(feature = "sign-hmacmd5")]
+        assert_eq!(SignMethod::parse("hmacmd5"), Some(SignMethod::HmacMd5));
+        // Built in or not, every name maps to its feature.
+        assert_eq!(
+            SignMethod::feature_of("hmacsha256"),
+            Some("sign-hmacsha256")
+        );
+        assert_eq!(SignMethod::feature_of("hmacsha1"), Some("sign-hmacsha1"));
+        assert_eq!(SignMethod::feature_of("hmacmd5"), Some("sign-hmacmd5"));
+        assert_eq!(SignMethod::feature_of("sha256"), None);
+        assert_eq!(
+            SignMethod::parse("hmacsha1").is_some(),
+            cfg!(feature = "sign-hmacsha1")
+        );
+        assert_eq!(
+            SignMethod::parse("hmacmd5").is_some(),
+            cfg!(feature = "sign-hmacmd5")
+        );
         assert_eq!(SignMethod::parse("HMACSHA1"), None);
         assert_eq!(SignMethod::parse("sha256"), None);
         assert_eq!(SignMethod::parse(""), None);
     }
 
+    #[cfg(feature = "sign-hmacsha1")]
     #[test]
     fn v1_official_hmacsha1() {
         let c = creds(&V1, "12345", SignMethod::HmacSha1, Some("789"), 3).unwrap();
@@ -272,6 +322,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "sign-hmacsha1")]
     #[test]
     fn v2_community_article_hmacsha1() {
         let triple = DeviceTriple {
@@ -310,6 +361,7 @@ mod tests {
         assert_eq!(c.password.len(), 64);
     }
 
+    #[cfg(feature = "sign-hmacmd5")]
     #[test]
     fn v4_hmacmd5() {
         let c = creds(&V1, "12345", SignMethod::HmacMd5, Some("789"), 2).unwrap();
@@ -322,6 +374,7 @@ mod tests {
             .eq_ignore_ascii_case("14B198324FE55E1D3C88F2E705E201EE"));
     }
 
+    #[cfg(feature = "sign-hmacsha1")]
     #[test]
     fn v5_link_sdk_style() {
         let c = creds(
@@ -348,6 +401,7 @@ mod tests {
             .eq_ignore_ascii_case("BDA9A4DAE972A03474F1BD535C7683CF411230CB"));
     }
 
+    #[cfg(feature = "sign-hmacsha1")]
     #[test]
     fn without_timestamp_it_is_neither_sent_nor_signed() {
         let c = creds(&V1, "12345", SignMethod::HmacSha1, None, 2).unwrap();
@@ -458,6 +512,7 @@ mod tests {
         );
     }
 
+    #[cfg(feature = "sign-hmacmd5")]
     #[test]
     fn client_id_length_limit() {
         let id64 = "a".repeat(64);

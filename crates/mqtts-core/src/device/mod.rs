@@ -20,17 +20,31 @@
 //! }
 //! ```
 
+// With one profile built, `Topics` has one variant and its `if let`s always match.
+#![cfg_attr(
+    not(all(feature = "aliyun", feature = "selfhosted")),
+    allow(irrefutable_let_patterns)
+)]
+
 use core::fmt;
 
+#[cfg(feature = "aliyun")]
 use crate::alink::ids::{MessageIds, PendingPosts};
+#[cfg(feature = "aliyun")]
 use crate::alink::property::{self, PostReply};
+#[cfg(feature = "aliyun")]
 use crate::alink::topics::{Inbound, ThingTopics};
+#[cfg(feature = "aliyun")]
 use crate::alink::{ntp, service};
+#[cfg(feature = "aliyun")]
 use crate::aliyun::sign::{self, DeviceTriple, SignError, SignMethod};
 use crate::backoff::BackoffConfig;
-use crate::codec::{Connect, LastWill, QoS, SUBACK_FAILURE};
+#[cfg(feature = "selfhosted")]
+use crate::codec::LastWill;
+use crate::codec::{Connect, QoS, SUBACK_FAILURE};
 use crate::config::{ConfigError, DeviceConfig, Profile};
 use crate::driver::{Driver, DriverBuffers, DriverConfig, DriverEvent, FailureCause};
+#[cfg(feature = "selfhosted")]
 use crate::selfhosted::{self, DeviceTopics};
 use crate::session::{Event, RequestError, SessionConfig};
 use crate::switch::{CommandError, SwitchBank, SwitchOutputs, Telemetry};
@@ -51,6 +65,7 @@ pub const PAYLOAD_CAPACITY: usize = 512;
 /// a small table is enough for brokers that upgrade nothing).
 const QOS2_IN: usize = 4;
 /// Alibaba property posts awaiting their reply.
+#[cfg(feature = "aliyun")]
 const PENDING_POSTS: usize = 4;
 
 type Text<const N: usize> = heapless::String<N>;
@@ -61,6 +76,7 @@ pub enum IdentityError {
     /// The configuration breaks a rule.
     Config(ConfigError),
     /// Alibaba credential signing failed.
+    #[cfg(feature = "aliyun")]
     Sign(SignError),
     /// A derived string does not fit its capacity.
     TooLong(&'static str),
@@ -76,8 +92,10 @@ impl From<ConfigError> for IdentityError {
 #[derive(Debug, Clone, Copy)]
 pub enum Topics<'c> {
     /// Alibaba Alink topics of `(product key, device name)`.
+    #[cfg(feature = "aliyun")]
     Aliyun(ThingTopics<'c>),
     /// `devices/{id}/…`.
+    #[cfg(feature = "selfhosted")]
     SelfHosted(DeviceTopics<'c>),
 }
 
@@ -87,6 +105,7 @@ pub struct Identity<'c> {
     client_id: Text<CLIENT_ID_CAPACITY>,
     username: Option<Text<USERNAME_CAPACITY>>,
     password: Option<Text<PASSWORD_CAPACITY>>,
+    #[cfg(feature = "selfhosted")]
     will_topic: Text<TOPIC_CAPACITY>,
     keep_alive: u16,
     clean_session: bool,
@@ -117,9 +136,12 @@ impl<'c> Identity<'c> {
         timestamp: Option<&str>,
     ) -> Result<Self, IdentityError> {
         config.validate()?;
+        #[cfg(not(feature = "aliyun"))]
+        let _ = timestamp; // only Alibaba signs it
         let keep_alive = config.keepalive_s;
         let clean_session = config.clean_session;
         match config.profile()? {
+            #[cfg(feature = "aliyun")]
             Profile::Aliyun => {
                 // validate() guarantees these are set.
                 let pk = config.aliyun_product_key.unwrap_or_default();
@@ -138,8 +160,15 @@ impl<'c> Identity<'c> {
                         .and_then(|_| bare.push_str(dn)),
                 }
                 .map_err(|_| IdentityError::TooLong("client_id"))?;
-                let method =
-                    SignMethod::parse(config.aliyun_sign_method).unwrap_or(SignMethod::HmacSha256);
+                // validate() has refused a method this build left out.
+                let method = SignMethod::parse(config.aliyun_sign_method).ok_or(
+                    IdentityError::Config(ConfigError {
+                        field: "aliyun_sign_method",
+                        problem: crate::config::ConfigProblem::InvalidValue {
+                            allowed: SignMethod::ALLOWED,
+                        },
+                    }),
+                )?;
                 let creds = sign::credentials::<CLIENT_ID_CAPACITY, USERNAME_CAPACITY>(
                     &triple, &bare, method, timestamp, 2,
                 )
@@ -150,12 +179,14 @@ impl<'c> Identity<'c> {
                     client_id: creds.client_id,
                     username: Some(creds.username),
                     password: Some(text("password", &creds.password)?),
+                    #[cfg(feature = "selfhosted")]
                     will_topic: Text::new(),
                     keep_alive,
                     clean_session,
                     topics: Topics::Aliyun(topics),
                 })
             }
+            #[cfg(feature = "selfhosted")]
             Profile::SelfHosted => {
                 let id = config.device_id.unwrap_or_default();
                 let topics =
@@ -170,13 +201,23 @@ impl<'c> Identity<'c> {
                     topics: Topics::SelfHosted(topics),
                 })
             }
+            // `profile()` has refused the profiles this build left out.
+            #[allow(unreachable_patterns)]
+            other => Err(IdentityError::Config(ConfigError {
+                field: "profile",
+                problem: crate::config::ConfigProblem::NotBuilt {
+                    feature: other.feature(),
+                },
+            })),
         }
     }
 
     /// The CONNECT packet fields.
     pub fn connect(&self) -> Connect<'_> {
         let will = match self.topics {
+            #[cfg(feature = "aliyun")]
             Topics::Aliyun(_) => None,
+            #[cfg(feature = "selfhosted")]
             Topics::SelfHosted(_) => Some(LastWill {
                 topic: &self.will_topic,
                 payload: selfhosted::STATUS_OFFLINE,
@@ -392,10 +433,13 @@ pub struct Device<
     started_at: Option<u64>,
     next_report_at: Option<u64>,
     report_pending: bool,
+    #[cfg(feature = "selfhosted")]
     status_pending: bool,
     /// An event to return first on the next poll (a report queued with a command's reply).
     deferred: Option<DeviceEvent>,
+    #[cfg(feature = "aliyun")]
     ids: MessageIds,
+    #[cfg(feature = "aliyun")]
     pending_posts: PendingPosts<PENDING_POSTS>,
     scratch: &'i mut Scratch,
 }
@@ -441,9 +485,12 @@ impl<
             started_at: None,
             next_report_at: None,
             report_pending: false,
+            #[cfg(feature = "selfhosted")]
             status_pending: false,
             deferred: None,
+            #[cfg(feature = "aliyun")]
             ids: MessageIds::new(),
+            #[cfg(feature = "aliyun")]
             pending_posts: PendingPosts::new(),
             scratch,
         }
@@ -468,7 +515,7 @@ impl<
     pub fn telemetry(&self, now: u64) -> Telemetry {
         let uptime_ms = now.saturating_sub(self.started_at.unwrap_or(now));
         Telemetry {
-            uptime_s: u32::try_from(uptime_ms / 1000).unwrap_or(u32::MAX),
+            uptime_s: u32::try_from(crate::num::div_rem(uptime_ms, 1000).0).unwrap_or(u32::MAX),
             reconnects: self.driver.connections().saturating_sub(1),
             last_failure: self.driver.last_failure().map(|c| c.as_str()),
         }
@@ -484,6 +531,7 @@ impl<
         qos: QoS,
         retain: bool,
     ) -> Result<Option<u16>, RequestError> {
+        #[cfg(feature = "aliyun")]
         if matches!(self.identity.topics, Topics::Aliyun(_))
             && (!crate::alink::qos_allowed(qos) || retain)
         {
@@ -512,6 +560,7 @@ impl<
     /// set to `offline` first: the DISCONNECT makes the broker discard the will, which would
     /// otherwise leave a stale `online` behind.
     pub fn shutdown(&mut self) {
+        #[cfg(feature = "selfhosted")]
         if let (Topics::SelfHosted(t), true) = (&self.identity.topics, self.driver.is_online()) {
             // Best effort: a full in-flight table only loses the status update.
             let _ = self.driver.queue_publish(
@@ -569,6 +618,7 @@ impl<
                     self.identity,
                     &mut self.switches,
                     &mut self.outputs,
+                    #[cfg(feature = "aliyun")]
                     &mut self.pending_posts,
                     &mut self.scratch.reply_topic,
                     &mut self.scratch.payload,
@@ -630,10 +680,14 @@ impl<
     }
 
     fn on_online(&mut self, now: u64, session_present: bool) {
-        self.ids.reset();
-        self.pending_posts.clear();
+        #[cfg(feature = "aliyun")]
+        {
+            self.ids.reset();
+            self.pending_posts.clear();
+        }
         if !session_present {
             let _ = match &self.identity.topics {
+                #[cfg(feature = "aliyun")]
                 Topics::Aliyun(t) => {
                     let subs = t.subscriptions();
                     let filters = [
@@ -644,11 +698,13 @@ impl<
                     ];
                     self.driver.subscribe(now, &filters)
                 }
+                #[cfg(feature = "selfhosted")]
                 Topics::SelfHosted(t) => {
                     self.driver.subscribe(now, &[(&t.set(), QoS::AtLeastOnce)])
                 }
             };
         }
+        #[cfg(feature = "aliyun")]
         if let Topics::Aliyun(t) = &self.identity.topics {
             if let Ok(len) = ntp::write_ntp_request(now, &mut self.scratch.payload) {
                 let payload = self.scratch.payload.get(..len).unwrap_or(&[]);
@@ -661,7 +717,10 @@ impl<
                 );
             }
         }
-        self.status_pending = matches!(self.identity.topics, Topics::SelfHosted(_));
+        #[cfg(feature = "selfhosted")]
+        {
+            self.status_pending = matches!(self.identity.topics, Topics::SelfHosted(_));
+        }
         self.report_pending = true;
     }
 
@@ -669,6 +728,7 @@ impl<
         if !self.driver.is_online() {
             return None;
         }
+        #[cfg(feature = "selfhosted")]
         if self.status_pending {
             if let Topics::SelfHosted(t) = &self.identity.topics {
                 let status = t.status();
@@ -694,6 +754,7 @@ impl<
         }
         let telemetry = self.telemetry(now);
         let result = match &self.identity.topics {
+            #[cfg(feature = "aliyun")]
             Topics::Aliyun(t) => {
                 let id = self.ids.next_id();
                 match property::write_property_post(
@@ -719,6 +780,7 @@ impl<
                     Err(_) => Err(RequestError::Busy),
                 }
             }
+            #[cfg(feature = "selfhosted")]
             Topics::SelfHosted(t) => {
                 match selfhosted::write_state(&self.switches, &telemetry, &mut self.scratch.payload)
                 {
@@ -753,19 +815,22 @@ fn handle_message<const N: usize, O: SwitchOutputs>(
     identity: &Identity<'_>,
     switches: &mut SwitchBank<'_, N>,
     outputs: &mut O,
-    pending_posts: &mut PendingPosts<PENDING_POSTS>,
+    #[cfg(feature = "aliyun")] pending_posts: &mut PendingPosts<PENDING_POSTS>,
     reply_topic: &mut Text<TOPIC_CAPACITY>,
     payload: &mut [u8; PAYLOAD_CAPACITY],
     now: u64,
     topic: &str,
     message: &[u8],
 ) -> Reaction {
+    #[cfg(not(feature = "aliyun"))]
+    let _ = now; // only Alibaba's NTP answer needs the time
     let mut reaction = Reaction {
         reply_len: 0,
         report: false,
         event: None,
     };
     let handled = match &identity.topics {
+        #[cfg(feature = "selfhosted")]
         Topics::SelfHosted(t) => {
             if topic != t.set().as_str() {
                 reaction.event = Some(DeviceEvent::UnhandledMessage);
@@ -775,6 +840,7 @@ fn handle_message<const N: usize, O: SwitchOutputs>(
             selfhosted::handle_command(message, switches, outputs, payload)
                 .map(|h| (h.reply_len, h.report_state, h.error))
         }
+        #[cfg(feature = "aliyun")]
         Topics::Aliyun(t) => match t.classify(topic) {
             Inbound::PropertySet => {
                 *reply_topic = Text::try_from(t.property_set_reply().as_str()).unwrap_or_default();

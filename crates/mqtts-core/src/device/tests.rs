@@ -95,6 +95,7 @@ fn events(device: &mut TestDevice<'_>, now: u64) -> Vec<DeviceEvent> {
     out
 }
 
+#[cfg(feature = "selfhosted")]
 fn self_hosted_config() -> DeviceConfig<'static> {
     DeviceConfig {
         profile: Some("self-hosted"),
@@ -107,6 +108,7 @@ fn self_hosted_config() -> DeviceConfig<'static> {
     }
 }
 
+#[cfg(feature = "aliyun")]
 fn aliyun_config() -> DeviceConfig<'static> {
     DeviceConfig {
         profile: Some("aliyun"),
@@ -142,6 +144,7 @@ fn feed(device: &mut TestDevice<'_>, bytes: Vec<u8>) {
     device.driver.transport_mut().incoming.push_back(bytes);
 }
 
+#[cfg(feature = "selfhosted")]
 #[test]
 fn self_hosted_connect_subscribe_status_and_state() {
     let config = self_hosted_config();
@@ -192,6 +195,7 @@ fn self_hosted_connect_subscribe_status_and_state() {
     );
 }
 
+#[cfg(feature = "selfhosted")]
 fn online_self_hosted<'i>(identity: &'i Identity<'i>) -> TestDevice<'i> {
     let mut d = device(identity, &self_hosted_config());
     events(&mut d, 0);
@@ -202,6 +206,7 @@ fn online_self_hosted<'i>(identity: &'i Identity<'i>) -> TestDevice<'i> {
     d
 }
 
+#[cfg(feature = "selfhosted")]
 #[test]
 fn self_hosted_command_switches_replies_and_reports() {
     let identity = Identity::from_config(&self_hosted_config(), None).unwrap();
@@ -249,6 +254,7 @@ fn self_hosted_command_switches_replies_and_reports() {
     );
 }
 
+#[cfg(feature = "selfhosted")]
 #[test]
 fn self_hosted_bad_command_gets_error_reply_and_changes_nothing() {
     let identity = Identity::from_config(&self_hosted_config(), None).unwrap();
@@ -284,6 +290,7 @@ fn self_hosted_bad_command_gets_error_reply_and_changes_nothing() {
     assert_eq!(d.switches().states(), &[false, false]);
 }
 
+#[cfg(feature = "selfhosted")]
 #[test]
 fn periodic_report_and_reconnect_telemetry() {
     let config = DeviceConfig {
@@ -330,6 +337,7 @@ fn periodic_report_and_reconnect_telemetry() {
     );
 }
 
+#[cfg(feature = "aliyun")]
 #[test]
 fn aliyun_connect_uses_signed_credentials_and_alink_topics() {
     let config = aliyun_config();
@@ -405,6 +413,7 @@ fn aliyun_connect_uses_signed_credentials_and_alink_topics() {
     );
 }
 
+#[cfg(feature = "aliyun")]
 #[test]
 fn aliyun_property_set_reply_post_and_ntp() {
     let config = aliyun_config();
@@ -472,6 +481,7 @@ fn aliyun_property_set_reply_post_and_ntp() {
     );
 }
 
+#[cfg(feature = "aliyun")]
 #[test]
 fn aliyun_refuses_qos2_and_retain() {
     let config = aliyun_config();
@@ -485,6 +495,7 @@ fn aliyun_refuses_qos2_and_retain() {
     );
 }
 
+#[cfg(all(feature = "aliyun", feature = "selfhosted"))]
 #[test]
 fn invalid_configuration_names_the_field() {
     let config = DeviceConfig {
@@ -505,6 +516,7 @@ fn invalid_configuration_names_the_field() {
     }
 }
 
+#[cfg(feature = "selfhosted")]
 #[test]
 fn identity_debug_redacts_the_password() {
     let identity = Identity::from_config(&self_hosted_config(), None).unwrap();
@@ -515,6 +527,7 @@ fn identity_debug_redacts_the_password() {
 
 /// Regression: a clean shutdown sends DISCONNECT, so the broker drops the will; the device
 /// must overwrite its retained `online` status with `offline` itself, before the DISCONNECT.
+#[cfg(feature = "selfhosted")]
 #[test]
 fn self_hosted_shutdown_publishes_offline_status_before_disconnect() {
     let identity = Identity::from_config(&self_hosted_config(), None).unwrap();
@@ -534,4 +547,33 @@ fn self_hosted_shutdown_publishes_offline_status_before_disconnect() {
         }
     );
     assert_eq!(d.poll(1_000, 7), None, "stopped");
+}
+
+/// A profile the build left out is refused naming `profile` and the missing feature; a built one
+/// gets past the profile check (it then fails on its own missing credentials).
+#[test]
+fn profile_left_out_of_the_build_names_its_feature() {
+    for profile in [Profile::Aliyun, Profile::SelfHosted] {
+        let config = DeviceConfig {
+            profile: Some(profile.as_str()),
+            broker_host: Some("broker.example"),
+            ..DeviceConfig::new()
+        };
+        match Identity::from_config(&config, None) {
+            Err(IdentityError::Config(e)) if !profile.is_built() => {
+                assert_eq!(e.field, "profile");
+                assert_eq!(
+                    e.problem,
+                    crate::config::ConfigProblem::NotBuilt {
+                        feature: profile.feature()
+                    }
+                );
+            }
+            Err(IdentityError::Config(e)) => {
+                assert_ne!(e.field, "profile", "{profile:?}");
+                assert_eq!(e.summary(), "missing");
+            }
+            other => panic!("{profile:?}: {other:?}"),
+        }
+    }
 }
