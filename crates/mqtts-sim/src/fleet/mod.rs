@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use mqtts_core::codec::QoS;
 use mqtts_core::config::DeviceConfig;
-use mqtts_core::device::{Device, DeviceEvent, DeviceSettings, Identity};
+use mqtts_core::device::{Device, DeviceBuffers, DeviceEvent, DeviceSettings, Identity};
 use mqtts_core::session::RequestError;
 use mqtts_core::switch::SwitchBank;
 use serde::{Deserialize, Serialize};
@@ -396,12 +396,24 @@ fn worker(
     for _ in 0..(seed % 64) {
         rng.next_u32();
     }
+    // Each device borrows its own buffers (boxed: they are too big to move around).
+    let mut buffers: Vec<Box<DeviceBuffers<RX_BUFFER, TX_BUFFER, STORE_BUFFER, INFLIGHT>>> =
+        configs
+            .iter()
+            .map(|_| Box::new(DeviceBuffers::new()))
+            .collect();
     let mut slots = Vec::with_capacity(configs.len());
-    for ((config, dc), identity) in configs.iter().zip(&device_configs).zip(&identities) {
+    for (((config, dc), identity), buffers) in configs
+        .iter()
+        .zip(&device_configs)
+        .zip(&identities)
+        .zip(buffers.iter_mut())
+    {
         let transport = TlsTransport::new(config.transport_options(false))
             .map_err(|e| format!("ca_file: {e}"))?;
         let bank = SwitchBank::new(SWITCH).map_err(|e| format!("switches: {e:?}"))?;
         let device: FleetDevice<'_> = Device::new(
+            buffers,
             identity,
             transport,
             SimOutputs::new(1),
