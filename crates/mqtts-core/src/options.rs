@@ -194,7 +194,22 @@ impl<'a> Key<'a> {
     /// The allowed values, checking only the text of `value` (no cross-option rule).
     pub fn check_value(&self, value: &str) -> Result<(), ConfigError> {
         match self {
-            Key::Option(id) => apply(&mut DeviceConfig::new(), &mut Extra::new(), *id, value),
+            Key::Option(id) => {
+                let mut config = DeviceConfig::new();
+                apply(&mut config, &mut Extra::new(), *id, value)?;
+                // Rules that hold for every profile can be checked on the value alone.
+                let number = match shown(&config, &Extra::new(), *id) {
+                    Shown::Int(n) if id.kind() == OptionKind::Int => Some(n),
+                    _ => None,
+                };
+                match number {
+                    Some(n) => RANGES
+                        .iter()
+                        .filter(|r| r.field == id.name() && r.profile.is_none())
+                        .try_for_each(|r| r.check(n)),
+                    None => Ok(()),
+                }
+            }
             Key::PowerOn(_) => PowerOn::parse(value).map(|_| ()).ok_or(ConfigError {
                 field: "power_on",
                 problem: ConfigProblem::InvalidValue {
@@ -261,14 +276,10 @@ fn parse_bool(field: &'static str, text: &str) -> Result<bool, ConfigError> {
 
 /// The numeric rule of `field` for `profile` (the profile's own rule first).
 fn range_of(field: &str, profile: Option<Profile>) -> Option<OptionRange> {
-    let mut found = None;
-    for r in RANGES.iter().filter(|r| r.field == field) {
-        if r.profile.is_none() || r.profile == profile {
-            return Some(*r);
-        }
-        found.get_or_insert(*r);
-    }
-    found
+    RANGES
+        .iter()
+        .find(|r| r.field == field && (r.profile.is_none() || r.profile == profile))
+        .copied()
 }
 
 /// Parses a decimal number that must fit `type_max`; anything else is reported with the
@@ -487,9 +498,6 @@ impl<'a> Layered<'a> {
     ) -> Result<Effective<'a>, ConfigError> {
         let mut next = *self;
         for (id, value) in changes {
-            if let Some(v) = value {
-                Key::Option(*id).check_value(v)?;
-            }
             next.overrides.put(*id, *value);
         }
         let effective = next.effective()?;
@@ -649,6 +657,12 @@ mod tests {
         assert_eq!(Key::parse("power_on."), None);
         assert_eq!(Key::parse("power_on.a b"), None);
         assert_eq!(Key::parse("nonsense"), None);
+        // Profile-independent ranges are checked on the value alone.
+        let port = Key::Option(OptionId::BrokerPort);
+        assert_eq!(port.check_value("0").unwrap_err().field, "broker_port");
+        assert_eq!(port.check_value("1"), Ok(()));
+        let keepalive = Key::Option(OptionId::KeepaliveS);
+        assert_eq!(keepalive.check_value("5"), Ok(()), "self-hosted allows it");
     }
 
     #[test]
