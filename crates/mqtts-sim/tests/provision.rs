@@ -305,3 +305,238 @@ fn provision_run_change_restart_and_damage() {
         o.all()
     );
 }
+
+/// Hex HMAC-SHA256 computed by OpenSSL (independent of the code under test), upper case.
+fn openssl_hmac_sha256(key: &str, message: &str) -> String {
+    use std::io::Write;
+    let mut child = Command::new("openssl")
+        .args(["dgst", "-sha256", "-hmac", key])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("openssl on PATH");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(message.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    text.rsplit(' ').next().unwrap().trim().to_ascii_uppercase()
+}
+
+/// Between `prefix` and `suffix` in `s`.
+fn between<'a>(s: &'a str, prefix: &str, suffix: &str) -> Option<&'a str> {
+    let rest = s.strip_prefix(prefix)?;
+    Some(&rest[..rest.find(suffix)?])
+}
+
+const PK: &str = "a1B2c3D4e5F";
+const DN: &str = "relay-1";
+const PRODUCT_SECRET: &str = "Pr0duct-S3CR3T";
+const DEVICE_SECRET: &str = "Dev1ce-S3CR3T-from-platform";
+
+/// The scripted Alibaba broker: connection 0 must be a registration signed with
+/// `PRODUCT_SECRET` (checked with OpenSSL); it is answered on `/ext/register`. Later
+/// connections must be normal logins signed with the returned device secret.
+fn alibaba_script(
+    conn: &mut mqtts_sim::scripted_broker::Conn,
+) -> Result<(), mqtts_sim::scripted_broker::ScriptError> {
+    use mqtts_core::codec::QoS;
+    use mqtts_sim::scripted_broker::{connack, publish, ClientPacket, ScriptError};
+    conn.handshake()?;
+    let ClientPacket::Connect {
+        client_id,
+        username,
+        password,
+        ..
+    } = conn.expect_connect()?
+    else {
+        unreachable!()
+    };
+    let password = String::from_utf8(password.unwrap_or_default()).unwrap_or_default();
+    let bad = |what: &str| ScriptError::Unexpected(format!("{what}: {client_id}"));
+    if username.as_deref() != Some(&format!("{DN}&{PK}")) {
+        return Err(bad("user name"));
+    }
+    if client_id.contains("authType=register") {
+        let random = between(&client_id, &format!("{DN}.{PK}|random="), ",")
+            .filter(|r| !r.is_empty() && r.bytes().all(|b| b.is_ascii_digit()))
+            .ok_or_else(|| bad("client id"))?;
+        let expected_id = format!(
+            "{DN}.{PK}|random={random},authType=register,securemode=2,signmethod=hmacsha256|"
+        );
+        if client_id != expected_id {
+            return Err(bad("client id"));
+        }
+        let expected = openssl_hmac_sha256(
+            PRODUCT_SECRET,
+            &format!("deviceName{DN}productKey{PK}random{random}"),
+        );
+        if !password.eq_ignore_ascii_case(&expected) {
+            conn.send(&connack(false, 4))?;
+            return conn.wait_closed();
+        }
+        conn.send(&connack(false, 0))?;
+        let reply = format!(
+            r#"{{"productKey":"{PK}","deviceName":"{DN}","deviceSecret":"{DEVICE_SECRET}"}}"#
+        );
+        conn.send(&publish(
+            "/ext/register",
+            reply.as_bytes(),
+            QoS::AtMostOnce,
+            None,
+        ))?;
+        return conn.wait_closed();
+    }
+    // A normal login: `${id}|securemode=2,signmethod=hmacsha256[,timestamp=${ts}]|`.
+    let id = client_id.split('|').next().unwrap_or_default();
+    let params = between(&client_id, &format!("{id}|"), "|").ok_or_else(|| bad("login"))?;
+    let ts = match params.strip_prefix("securemode=2,signmethod=hmacsha256") {
+        Some("") => String::new(),
+        Some(rest) => {
+            let ts = rest
+                .strip_prefix(",timestamp=")
+                .ok_or_else(|| bad("login"))?;
+            format!("timestamp{ts}")
+        }
+        None => return Err(bad("login client id")),
+    };
+    let expected = openssl_hmac_sha256(
+        DEVICE_SECRET,
+        &format!("clientId{id}deviceName{DN}productKey{PK}{ts}"),
+    );
+    if !password.eq_ignore_ascii_case(&expected) {
+        conn.send(&connack(false, 4))?;
+        return conn.wait_closed();
+    }
+    conn.send(&connack(false, 0))?;
+    conn.serve(None, Duration::from_secs(30))
+}
+
+#[test]
+fn dynamic_registration_against_a_scripted_tls_broker() {
+    use mqtts_sim::scripted_broker::{ScriptOptions, ScriptedBroker};
+    let (dir, pki) = pki();
+    let broker =
+        ScriptedBroker::start(ScriptOptions::new(pki.server.clone()), alibaba_script).unwrap();
+    let ca = pki.ca_file.display().to_string();
+    let toml = path(dir.path(), "aliyun.toml");
+    std::fs::write(
+        &toml,
+        format!(
+            "profile = \"aliyun\"\nbroker_host = \"localhost\"\nbroker_port = {}\n\
+             aliyun_product_key = \"{PK}\"\naliyun_device_name = \"{DN}\"\n\
+             ca_file = \"{ca}\"\nbackoff_min_ms = 200\nbackoff_max_ms = 1000\n",
+            broker.port()
+        ),
+    )
+    .unwrap();
+    let secrets = |o: &Output| {
+        for s in [PRODUCT_SECRET, DEVICE_SECRET] {
+            assert!(!o.all().contains(s), "secret printed:\n{}", o.all());
+        }
+    };
+
+    // A wrong ProductSecret: CONNACK refusal, one clear message, one connection only.
+    let bad_store = path(dir.path(), "bad.store");
+    let o = run(&[
+        "provision",
+        "--store",
+        &bad_store,
+        "--config",
+        &toml,
+        "set",
+        "aliyun_auth",
+        "register",
+        "aliyun_product_secret",
+        "wrong-S3CR3T",
+    ]);
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert!(
+        o.stdout.contains("aliyun_product_secret = <set> (stored)"),
+        "{}",
+        o.stdout
+    );
+    assert!(!o.all().contains("wrong-S3CR3T"));
+    let o = run(&[
+        "run",
+        "--config",
+        &toml,
+        "--store",
+        &bad_store,
+        "--duration",
+        "2",
+    ]);
+    secrets(&o);
+    assert!(!o.all().contains("wrong-S3CR3T"));
+    assert_eq!(o.code, Some(2), "{}", o.all());
+    assert!(
+        o.stderr
+            .contains("registration refused by the platform (CONNACK BadUsernameOrPassword)"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stderr.contains("not retrying"), "{}", o.all());
+    assert!(broker.wait_ended(Duration::from_secs(10)));
+    assert_eq!(broker.accepted(), 1, "no retry storm");
+
+    // The right one: registration, the secret stored, then a normal login with it.
+    let store = path(dir.path(), "good.store");
+    let o = run(&[
+        "provision",
+        "--store",
+        &store,
+        "--config",
+        &toml,
+        "set",
+        "aliyun_auth",
+        "register",
+        "aliyun_product_secret",
+        PRODUCT_SECRET,
+    ]);
+    secrets(&o);
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    let o = run(&[
+        "run",
+        "--config",
+        &toml,
+        "--store",
+        &store,
+        "--duration",
+        "3",
+    ]);
+    secrets(&o);
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert!(
+        o.stderr.contains("device secret received and stored"),
+        "{}",
+        o.all()
+    );
+    assert!(o.stdout.contains("device    online"), "{}", o.all());
+    let o = run(&["provision", "--store", &store, "--config", &toml, "show"]);
+    secrets(&o);
+    assert!(
+        o.stdout.contains("aliyun_device_secret   = <set> (stored)"),
+        "{}",
+        o.stdout
+    );
+    // A restart logs in directly: no new registration.
+    let before = broker.accepted();
+    let o = run(&[
+        "run",
+        "--config",
+        &toml,
+        "--store",
+        &store,
+        "--duration",
+        "2",
+    ]);
+    secrets(&o);
+    assert_eq!(o.code, Some(0), "{}", o.all());
+    assert!(!o.stderr.contains("registration"), "{}", o.all());
+    assert!(o.stdout.contains("device    online"), "{}", o.all());
+    let records = broker.stop();
+    assert_eq!(records.len(), before + 1, "{records:?}");
+}
