@@ -14,4 +14,6 @@ pub mod ring;
 pub mod seeds;
 pub mod selfhosted;
 pub mod session;
+pub mod shell;
 pub mod sign;
+pub mod store;

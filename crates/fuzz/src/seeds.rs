@@ -710,7 +710,58 @@ pub fn all() -> Vec<Seed> {
     v.extend(alink_seeds());
     v.extend(selfhosted_seeds());
     v.extend(host_config_seeds());
+    v.extend(shell_seeds());
+    v.extend(store_seeds());
     v
+}
+
+/// `shell` seeds: one line per command form, and refusals.
+pub fn shell_seeds() -> Vec<Seed> {
+    [
+        ("show", "mqtts show"),
+        ("set-port", "mqtts set broker_port 18883"),
+        ("set-quoted", "mqtts set password \"two words\""),
+        ("set-secret-no-echo", "mqtts set aliyun_product_secret"),
+        ("set-power-on", "mqtts set power_on.Relay1 last"),
+        ("unset", "mqtts unset keepalive_s"),
+        ("apply", "mqtts apply"),
+        ("factory-reset", "mqtts factory-reset"),
+        ("bad-value", "mqtts set tls yes"),
+        ("unterminated", "mqtts set password \"open"),
+    ]
+    .into_iter()
+    .map(|(name, line)| seed("shell", name, line.as_bytes().to_vec()))
+    .collect()
+}
+
+fn record(key: &str, value: Option<&str>) -> Vec<u8> {
+    let mut buf = [0u8; mqtts_core::store::MAX_RECORD_LEN];
+    let n = mqtts_core::store::encode(&mqtts_core::store::Record { key, value }, &mut buf)
+        .expect("seed record");
+    buf[..n].to_vec()
+}
+
+/// `store` seeds: valid stores, an erased key, damage, a foreign version, erased flash.
+pub fn store_seeds() -> Vec<Seed> {
+    let mut two = record("broker_port", Some("18883"));
+    two.extend(record("password", Some("n3w")));
+    let mut erased = two.clone();
+    erased.extend(record("password", None));
+    let mut damaged = two.clone();
+    damaged[9] ^= 0x20;
+    let mut foreign = record("broker_port", Some("1"));
+    foreign[2] = 2;
+    foreign.extend(record("power_on.LED", Some("last")));
+    let mut flash = record("last.Relay1", Some("true"));
+    flash.extend([0xFF; 16]);
+    vec![
+        seed("store", "one", record("keepalive_s", Some("90"))),
+        seed("store", "two", two),
+        seed("store", "erased", erased),
+        seed("store", "damaged-crc", damaged),
+        seed("store", "foreign-version", foreign),
+        seed("store", "erased-flash-tail", flash),
+    ]
 }
 
 #[cfg(test)]
@@ -860,6 +911,12 @@ mod tests {
         }
         for s in sign_seeds() {
             crate::sign::run(&s.bytes);
+        }
+        for s in shell_seeds() {
+            crate::shell::run(&s.bytes);
+        }
+        for s in store_seeds() {
+            crate::store::run(&s.bytes);
         }
     }
     fn find(seeds: Vec<Seed>, name: &str) -> Seed {

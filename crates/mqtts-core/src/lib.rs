@@ -13,6 +13,9 @@
 //! - [`selfhosted`], [`switch`]: the self-hosted device model and the switch outputs.
 //! - [`alink`]: the Alibaba thing model (Alink topics and payloads).
 //! - [`config`]: the device configuration and its validation.
+//! - [`options`], [`store`], [`shell`], [`power_on`]: run-time options (names, parsing, the
+//!   layered configuration), their stored records, the `mqtts` shell grammar and the switch
+//!   power-on rule.
 //! - [`device`]: all of the above as one object the firmware and the host runner poll.
 //! - [`firmware`]: pure logic of the Zephyr firmware (shim codes, CA choice, worker slot,
 //!   SNTP schedule, status LED), host-tested here so the Zephyr layer stays thin.
@@ -57,10 +60,14 @@ pub mod firmware;
 mod json;
 #[cfg(any(feature = "aliyun", feature = "selfhosted"))]
 mod num;
+pub mod options;
+pub mod power_on;
 pub mod ring;
 pub mod router;
 #[cfg(feature = "selfhosted")]
 pub mod selfhosted;
 pub mod session;
+pub mod shell;
+pub mod store;
 pub mod switch;
 pub mod transport;

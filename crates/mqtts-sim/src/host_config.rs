@@ -209,6 +209,17 @@ impl HostConfig {
 
     /// The core configuration (defaults filled in), validated.
     pub fn device_config(&self) -> Result<DeviceConfig<'_>, ConfigReport> {
+        let config = self.unchecked_device_config()?;
+        config
+            .validate()
+            .map_err(|e| describe(&e, self.text_value(e.field).as_deref()))?;
+        Ok(config)
+    }
+
+    /// The core configuration with defaults filled in, not yet validated (the defaults layer
+    /// under stored options, see `crate::provision`). Only integers that fit no value of the
+    /// firmware's type are refused here.
+    pub fn unchecked_device_config(&self) -> Result<DeviceConfig<'_>, ConfigReport> {
         let d = DeviceConfig::new();
         let is_aliyun = self.profile.as_deref() == Some("aliyun");
         let config = DeviceConfig {
@@ -286,9 +297,6 @@ impl HostConfig {
             )?,
             clean_session: self.clean_session.unwrap_or(d.clean_session),
         };
-        config
-            .validate()
-            .map_err(|e| describe(&e, self.text_value(e.field).as_deref()))?;
         Ok(config)
     }
 

@@ -16,6 +16,7 @@ pub mod live;
 pub mod mosquitto;
 pub mod pki;
 pub mod platform;
+pub mod provision;
 pub mod scripted_broker;
 pub mod sim_device;
 pub mod tls_transport;

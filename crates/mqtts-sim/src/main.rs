@@ -30,6 +30,10 @@ usage:
       The demo's broker and device with the web dashboard on them, until Ctrl-C.
   mqtts-sim run --config FILE [--insecure] [--duration SECS]
       Simulated device against any broker (Alibaba Cloud IoT, Mosquitto, EMQX).
+  mqtts-sim run --config FILE --store FILE [--hold-ms MS] [...]
+      The same, with stored options over the file's values (see `provision`).
+  mqtts-sim provision --store FILE [--config FILE] set KEY VALUE [KEY VALUE ...] | unset KEY [...] | show | factory-reset
+      Stored options (secrets shown only as <set>); --config checks the whole result.
   mqtts-sim ctl [CONNECTION] set DEVICE SWITCH on|off
   mqtts-sim ctl [CONNECTION] watch DEVICE [--duration SECS]
       Self-hosted platform side. CONNECTION options:
@@ -92,6 +96,8 @@ fn main() -> ExitCode {
             code: e.exit_code(),
             message: e.to_string(),
         }),
+        Some("provision") => mqtts_sim::provision::cli(&args[1..])
+            .map_err(|(code, message)| Failure { code, message }),
         Some("-h" | "--help" | "help") => {
             print!("{USAGE}");
             Ok(())
@@ -207,7 +213,11 @@ fn cmd_demo(args: &[String]) -> Result<(), Failure> {
 }
 
 fn cmd_run(args: &[String]) -> Result<(), Failure> {
-    let a = Args::parse(args, &["--config", "--duration"], &["--insecure"])?;
+    let a = Args::parse(
+        args,
+        &["--config", "--duration", "--store", "--hold-ms"],
+        &["--insecure"],
+    )?;
     let path = a
         .value("--config")
         .ok_or_else(|| Failure::usage("run needs --config FILE"))?;
@@ -215,10 +225,26 @@ fn cmd_run(args: &[String]) -> Result<(), Failure> {
     let insecure = a.flag("--insecure");
     let config =
         HostConfig::load(&PathBuf::from(path)).map_err(|e| Failure::usage(e.to_string()))?;
+    let (config, mut store) = match a.value("--store") {
+        Some(store) => {
+            let hold = match a.value("--hold-ms") {
+                None => mqtts_sim::provision::LastWriter::DEFAULT_HOLD_MS,
+                Some(v) => v.parse().map_err(|_| {
+                    Failure::usage(format!("--hold-ms: expected milliseconds, got {v:?}"))
+                })?,
+            };
+            let (c, s) = mqtts_sim::provision::prepare_run(config, store, hold)
+                .map_err(|e| Failure::usage(e.to_string()))?;
+            (c, Some(s))
+        }
+        None => (config, None),
+    };
     if insecure {
         log::warn!("--insecure: the broker's certificate will NOT be verified");
     }
-    let device = SimDevice::start(config, insecure).map_err(|e| Failure::usage(e.to_string()))?;
+    let initial = store.as_ref().map(|s| s.initial_states.clone());
+    let device = SimDevice::start_with_states(config, insecure, initial.as_deref().unwrap_or(&[]))
+        .map_err(|e| Failure::usage(e.to_string()))?;
     let mut view = LiveView::new(io::stdout());
     view.note(&format!("device started from {path}"));
     let started = Instant::now();
@@ -232,6 +258,11 @@ fn cmd_run(args: &[String]) -> Result<(), Failure> {
             view.device(&observed);
         }
         view.status(&device.status());
+        if let Some(store) = store.as_mut() {
+            for (switch, on) in store.observe(&device.status().switches) {
+                view.note(&format!("stored last.{switch} = {on}"));
+            }
+        }
     }
 }
 

@@ -115,6 +115,8 @@ pub enum ClientPacket {
         keep_alive: u16,
         /// User name, if any.
         username: Option<String>,
+        /// Password, if any (test brokers only; check it, do not print it).
+        password: Option<Vec<u8>>,
     },
     /// PUBLISH.
     Publish(ReceivedPublish),
@@ -173,6 +175,7 @@ impl ClientPacket {
                 clean_session: c.clean_session,
                 keep_alive: c.keep_alive,
                 username: c.username.map(Into::into),
+                password: c.password.map(<[u8]>::to_vec),
             },
             Packet::Publish(p) => ClientPacket::Publish(ReceivedPublish {
                 dup: p.dup,

@@ -177,6 +177,16 @@ impl SimDevice {
     /// connects when the configuration is invalid. `insecure` turns certificate verification
     /// off (a warning is logged on every connect).
     pub fn start(config: HostConfig, insecure: bool) -> Result<SimDevice, ConfigReport> {
+        SimDevice::start_with_states(config, insecure, &[])
+    }
+
+    /// Like [`start`](Self::start), with the switches' power-on states (by index; missing
+    /// ones are off).
+    pub fn start_with_states(
+        config: HostConfig,
+        insecure: bool,
+        initial: &[bool],
+    ) -> Result<SimDevice, ConfigReport> {
         config.check(insecure)?;
         let names = config.switch_names()?;
         // Loads the CA files now so that a bad file is a configuration error.
@@ -196,6 +206,7 @@ impl SimDevice {
         let ctx = Context {
             config,
             insecure,
+            initial: initial.iter().copied().take(names.len()).collect(),
             names,
             outputs: outputs.clone(),
             commands: command_rx,
@@ -296,6 +307,7 @@ impl Drop for SimDevice {
 struct Context {
     config: HostConfig,
     insecure: bool,
+    initial: Vec<bool>,
     names: Vec<String>,
     outputs: SimOutputs,
     commands: Receiver<Command>,
@@ -334,9 +346,15 @@ impl Context {
         let Ok(names): Result<[&str; N], _> = names.try_into() else {
             return;
         };
-        let Ok(bank) = SwitchBank::new(names) else {
+        let Ok(mut bank) = SwitchBank::new(names) else {
             return;
         };
+        // Power-on states (the store's `power_on.<switch>` rules); all off by default.
+        let changes: Vec<(usize, bool)> = self.initial.iter().copied().enumerate().collect();
+        let mut outputs = self.outputs.clone();
+        if let Err((_, e)) = bank.apply_all(&changes, &mut outputs) {
+            log::warn!("power-on states: {e:?}");
+        }
         let transport = match TlsTransport::new(self.config.transport_options(self.insecure)) {
             Ok(t) => t,
             Err(e) => {

@@ -1,3 +1,4 @@
 //! Alibaba Cloud IoT Platform ("Link Platform") device profile.
 
+pub mod register;
 pub mod sign;

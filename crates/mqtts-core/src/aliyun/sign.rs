@@ -219,7 +219,7 @@ pub fn credentials<const C: usize, const U: usize>(
 }
 
 /// Rejects empty values and characters that would break `id|k=v,k=v|` or `dn&pk`.
-fn check_token(value: &str, field: &'static str) -> Result<(), SignError> {
+pub(crate) fn check_token(value: &str, field: &'static str) -> Result<(), SignError> {
     if value.is_empty() {
         return Err(SignError::EmptyField(field));
     }
@@ -232,7 +232,10 @@ fn check_token(value: &str, field: &'static str) -> Result<(), SignError> {
 }
 
 /// Upper-case hex of the HMAC of the concatenated `parts`.
-fn hmac_hex<M: Mac + KeyInit>(key: &[u8], parts: &[&str]) -> Result<String<64>, SignError> {
+pub(crate) fn hmac_hex<M: Mac + KeyInit>(
+    key: &[u8],
+    parts: &[&str],
+) -> Result<String<64>, SignError> {
     const HEX: &[u8; 16] = b"0123456789ABCDEF";
     let mut mac = <M as KeyInit>::new_from_slice(key).map_err(|_| SignError::InvalidKey)?;
     for part in parts {
