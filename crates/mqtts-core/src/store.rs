@@ -437,10 +437,10 @@ pub fn option_of(key: &str) -> Option<OptionId> {
 
 #[cfg(test)]
 mod tests {
-    // Some imports serve only the tests that need both profiles.
+    // Some imports and helpers serve only the tests that need both profiles.
     #![cfg_attr(
         not(all(feature = "aliyun", feature = "selfhosted")),
-        allow(unused_imports)
+        allow(unused_imports, dead_code)
     )]
     use super::*;
     use crate::config::{ConfigProblem, DeviceConfig};
