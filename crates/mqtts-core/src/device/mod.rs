@@ -530,7 +530,9 @@ impl<
                 0,
                 &t.status(),
                 selfhosted::STATUS_OFFLINE,
-                QoS::AtMostOnce,
+                // QoS 1 like `online` and the will (README, topic table); it goes out with the
+                // DISCONNECT in one send, so the broker has it before the goodbye.
+                QoS::AtLeastOnce,
                 true,
             );
         }
