@@ -532,7 +532,7 @@ fn self_hosted_shutdown_publishes_offline_status_before_disconnect() {
         Sent::Publish {
             topic: "devices/d1/status".into(),
             payload: "offline".into(),
-            qos: QoS::AtMostOnce,
+            qos: QoS::AtLeastOnce,
             retain: true,
         }
     );
