@@ -25,6 +25,30 @@ if command -v rustup >/dev/null && ! rustup target list --installed | grep -qx "
 fi
 
 cargo build --release --quiet
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+set +e
 timeout 120 qemu-system-arm -machine netduinoplus2 -cpu cortex-m4 -nographic -monitor none \
     -serial none -semihosting-config enable=on,target=native \
-    -kernel "target/$TARGET/release/qemu-scenario"
+    -kernel "target/$TARGET/release/qemu-scenario" | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# With UPDATE_DOCS=1 and a passing run, the Device section of docs/footprint.md (between the
+# markers) is rewritten from this run's output, so the numbers there are the run's.
+if [ "${UPDATE_DOCS:-}" = 1 ] && [ "$status" = 0 ]; then
+    doc=../../docs/footprint.md
+    grep -q '<!-- qemu-device:begin -->' "$doc" || die "markers missing in $doc"
+    {
+        echo '<!-- qemu-device:begin -->'
+        echo 'Output of `UPDATE_DOCS=1 crates/qemu-scenario/qemu.sh` (firmware buffer sizes, 2 switches):'
+        echo
+        grep -E '^(peak stack \(device poll|size_of: DeviceBuffers|[0-9]+ passed)' "$log" | sed 's/^/    /'
+        echo '<!-- qemu-device:end -->'
+    } > "$log.section"
+    awk -v sec="$log.section" '
+        /<!-- qemu-device:begin -->/ { while ((getline l < sec) > 0) print l; skip = 1; next }
+        /<!-- qemu-device:end -->/ { skip = 0; next }
+        !skip { print }' "$doc" > "$log.doc" && mv "$log.doc" "$doc"
+    rm -f "$log.section"
+fi
+exit "$status"

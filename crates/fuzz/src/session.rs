@@ -39,6 +39,14 @@ pub const RX: usize = 128;
 
 type Sess = Session<TX, STORE, INFLIGHT, QOS2_IN>;
 
+/// Largest TLS record the socket model makes. The socket behaves as Zephyr's TLS `send()` over
+/// Mbed TLS: the first offer after the last record left becomes a record of at most this many
+/// bytes of `transmit()`; it goes out over later `Send` steps as the network allows, and only
+/// when all of it is out does the socket report those bytes taken. In between the driver offers
+/// the same bytes again (the `Transport::send` rule), so the harness checks that they stay at
+/// the front of `transmit()` while publishes, acknowledgements and pings are queued behind them.
+pub const MAX_RECORD: usize = 48;
+
 /// Topics the script picks from; the last ones are invalid topic names.
 pub const TOPICS: [&str; 8] = ["a", "dev/state", "a/b/c", "$SYS/x", "ü/ß", "+", "a/#", ""];
 /// Filters the script picks from; the last one is invalid.
@@ -111,7 +119,8 @@ pub enum Step {
     Broker(BrokerPacket),
     /// Up to this many wire bytes arrive in the receive ring; then events are polled.
     Receive(u16),
-    /// The socket takes up to this many bytes of `transmit()`; then events are polled.
+    /// The network takes up to this many bytes; the socket is a model of Mbed TLS (see
+    /// [`MAX_RECORD`]); then events are polled.
     Send(u16),
     /// Time passes by this many milliseconds; then `handle_timeout` and events.
     Advance(u32),
@@ -405,6 +414,9 @@ struct Harness {
     now: u64,
     /// Bytes the socket took in this connection that do not yet form a whole packet.
     out_tail: Vec<u8>,
+    /// The TLS record being written (empty: none), and how much of it is out.
+    record: Vec<u8>,
+    record_sent: usize,
     /// Packets the socket took in this connection.
     out_packets: usize,
     /// A DISCONNECT went out in this connection.
@@ -461,6 +473,8 @@ pub fn run_script(data: &[u8]) -> Summary {
         wire: VecDeque::new(),
         now: 0,
         out_tail: Vec::new(),
+        record: Vec::new(),
+        record_sent: 0,
         out_packets: 0,
         out_disconnected: false,
         outstanding: HashMap::new(),
@@ -509,12 +523,29 @@ impl Harness {
                 }
             }
             Step::Send(n) => {
-                let pending = self.session.transmit();
-                let n = usize::from(*n).min(pending.len());
-                let taken = pending[..n].to_vec();
-                self.session.transmitted(n);
-                self.out_tail.extend(taken);
-                self.check_sent();
+                if self.record.is_empty() {
+                    let pending = self.session.transmit();
+                    self.record = pending[..pending.len().min(MAX_RECORD)].to_vec();
+                    self.record_sent = 0;
+                }
+                if !self.record.is_empty() {
+                    let front = self.session.transmit().get(..self.record.len());
+                    assert_eq!(
+                        front,
+                        Some(&self.record[..]),
+                        "blocked bytes moved or changed"
+                    );
+                    let k = usize::from(*n).min(self.record.len() - self.record_sent);
+                    let out = &self.record[self.record_sent..self.record_sent + k];
+                    self.out_tail.extend_from_slice(out);
+                    self.record_sent += k;
+                    if self.record_sent == self.record.len() {
+                        self.session.transmitted(self.record.len());
+                        self.record.clear();
+                        self.record_sent = 0;
+                    }
+                    self.check_sent();
+                }
                 self.poll();
             }
             Step::Advance(ms) => {
@@ -588,7 +619,9 @@ impl Harness {
                         match e {
                             RequestError::NotConnected => assert_eq!(qos, QoS::AtMostOnce),
                             RequestError::Busy | RequestError::Invalid(_) => {}
-                            RequestError::Unsupported => panic!("only a Device refuses as unsupported"),
+                            RequestError::Unsupported => {
+                                panic!("only a Device refuses as unsupported")
+                            }
                         }
                     }
                 }
@@ -660,6 +693,8 @@ impl Harness {
         self.wire.clear();
         self.rx.clear();
         self.out_tail.clear();
+        self.record.clear();
+        self.record_sent = 0;
         self.out_packets = 0;
         self.out_disconnected = false;
         self.conn_sent.clear();
@@ -879,7 +914,12 @@ impl Harness {
         assert_eq!(self.session.is_full(), n == INFLIGHT);
         // What was sent plus what is queued must be whole packets.
         let mut stream = self.out_tail.clone();
-        stream.extend_from_slice(self.session.transmit());
+        stream.extend_from_slice(
+            self.session
+                .transmit()
+                .get(self.record_sent..)
+                .unwrap_or(&[]),
+        );
         let mut rest = &stream[..];
         while !rest.is_empty() {
             match codec::decode(rest) {

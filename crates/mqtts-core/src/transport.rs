@@ -44,6 +44,14 @@ pub trait Transport {
     fn poll_connect(&mut self) -> Result<ConnectProgress, TransportError>;
     /// Writes some of `buf`, returning how many bytes were taken
     /// (`Err(WouldBlock)` when none can be taken now).
+    ///
+    /// **Retry rule.** After `Err(WouldBlock)` or `Ok(0)`, the caller calls `send` again with
+    /// exactly the same bytes (same length, same contents) until they are taken, and only then
+    /// sends anything else. A TLS socket needs this: Mbed TLS (Zephyr's TLS `send()`) encrypts
+    /// and queues a record on the first call, and a later call only flushes that record and then
+    /// reports the *new* call's length as written, so a retry with a longer buffer would lose or
+    /// repeat bytes. [`crate::driver::Driver`] keeps the rule for every transport; a transport
+    /// may rely on it.
     fn send(&mut self, buf: &[u8]) -> Result<usize, TransportError>;
     /// Reads into `buf`, returning how many bytes arrived (`Err(WouldBlock)` when none are
     /// available, `Err(Closed)` at end of stream). `buf` is never empty.
@@ -68,12 +76,107 @@ pub(crate) mod testing {
         pub(crate) incoming: VecDeque<Vec<u8>>,
         pub(crate) closed_by_peer: bool,
         pub(crate) sent: Vec<u8>,
+        /// The next this many `send` calls take nothing and return `Ok(0)`.
+        pub(crate) zero_sends: u32,
         /// Length of each `send` call's buffer, in order.
         pub(crate) sends: Vec<usize>,
         /// Number of `recv` calls, including those answered with `WouldBlock`.
         pub(crate) recvs: u32,
         pub(crate) starts: u32,
         pub(crate) closes: u32,
+    }
+
+    /// A TLS socket as Zephyr's `send()` over Mbed TLS behaves (`mbedtls_ssl_write`,
+    /// `ssl_msg.c`), over a network that takes a scripted number of bytes per call. A call
+    /// with no record queued makes one record of at most `max_record` bytes of `buf` and writes
+    /// what the network takes; if that is not all of it, the rest stays queued and the call
+    /// reports `WouldBlock`. A call with a record queued only flushes it and, once it is out,
+    /// reports the length of *this* call's `buf` (at most `max_record`) as written, whatever
+    /// bytes it holds: exactly Mbed TLS's behaviour, so a caller breaking the retry rule makes
+    /// `wire` differ from what it meant to send.
+    pub(crate) struct MbedTls {
+        /// Largest record payload (Mbed TLS: `mbedtls_ssl_get_max_out_record_payload`).
+        pub(crate) max_record: usize,
+        /// Bytes the network takes on each call, in turn (cycled); 0 means it takes none.
+        pub(crate) network: Vec<usize>,
+        pub(crate) calls: usize,
+        /// Record bytes not yet on the network.
+        pub(crate) queued: Vec<u8>,
+        /// The bytes the call that queued the record was given (what the rule says comes next).
+        pub(crate) owed: Option<Vec<u8>>,
+        /// Calls that broke the retry rule (a different buffer while a record was queued).
+        pub(crate) violations: usize,
+        /// What reached the peer, in order.
+        pub(crate) wire: Vec<u8>,
+        /// The peer's bytes to the device, read by `recv`.
+        pub(crate) incoming: VecDeque<u8>,
+    }
+
+    impl MbedTls {
+        pub(crate) fn new(max_record: usize, network: Vec<usize>) -> Self {
+            MbedTls {
+                max_record: max_record.max(1),
+                network,
+                calls: 0,
+                queued: Vec::new(),
+                owed: None,
+                violations: 0,
+                wire: Vec::new(),
+                incoming: VecDeque::new(),
+            }
+        }
+
+        /// Writes as much of the queued record as the network takes now.
+        fn write_queued(&mut self) {
+            let budget = match self.network.get(self.calls % self.network.len().max(1)) {
+                Some(&n) => n,
+                None => usize::MAX,
+            };
+            self.calls += 1;
+            let n = budget.min(self.queued.len());
+            self.wire.extend(self.queued.drain(..n));
+        }
+    }
+
+    impl Transport for MbedTls {
+        fn start_connect(&mut self) -> Result<(), TransportError> {
+            Ok(())
+        }
+        fn poll_connect(&mut self) -> Result<ConnectProgress, TransportError> {
+            Ok(ConnectProgress::Established)
+        }
+        fn send(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
+            let len = buf.len().min(self.max_record);
+            if let Some(owed) = &self.owed {
+                if owed.as_slice() != buf {
+                    self.violations += 1;
+                }
+            } else {
+                if len == 0 {
+                    return Ok(0);
+                }
+                self.queued.extend_from_slice(&buf[..len]);
+            }
+            self.write_queued();
+            if self.queued.is_empty() {
+                self.owed = None;
+                Ok(len)
+            } else {
+                self.owed.get_or_insert_with(|| buf.to_vec());
+                Err(TransportError::WouldBlock)
+            }
+        }
+        fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {
+            let n = buf.len().min(self.incoming.len());
+            if n == 0 {
+                return Err(TransportError::WouldBlock);
+            }
+            for (slot, byte) in buf.iter_mut().zip(self.incoming.drain(..n)) {
+                *slot = byte;
+            }
+            Ok(n)
+        }
+        fn close(&mut self) {}
     }
 
     impl Transport for Script {
@@ -89,8 +192,12 @@ pub(crate) mod testing {
             }
         }
         fn send(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
-            self.sent.extend_from_slice(buf);
             self.sends.push(buf.len());
+            if self.zero_sends > 0 {
+                self.zero_sends -= 1;
+                return Ok(0);
+            }
+            self.sent.extend_from_slice(buf);
             Ok(buf.len())
         }
         fn recv(&mut self, buf: &mut [u8]) -> Result<usize, TransportError> {

@@ -128,7 +128,13 @@ pub fn run(forever: bool) -> Result<(), String> {
             k = k.wrapping_add(1);
         }
     }
-    demo.device.stop();
+    // Both clients leave before the broker goes: a client still connected when it stops would
+    // log the broker's close (`peer_closed`) after the success line.
+    let Demo {
+        device, platform, ..
+    } = demo;
+    device.stop();
+    platform.stop();
     drop(broker);
     Ok(())
 }

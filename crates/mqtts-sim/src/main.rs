@@ -242,6 +242,12 @@ fn cmd_run(args: &[String]) -> Result<(), Failure> {
     if insecure {
         log::warn!("--insecure: the broker's certificate will NOT be verified");
     }
+    // SIGINT/SIGTERM only set a flag: the loop below then stops the device cleanly.
+    let signalled = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {
+        signal_hook::flag::register(sig, std::sync::Arc::clone(&signalled))
+            .map_err(|e| Failure::usage(format!("cannot handle signal {sig}: {e}")))?;
+    }
     let initial = store.as_ref().map(|s| s.initial_states.clone());
     let device = SimDevice::start_with_states(config, insecure, initial.as_deref().unwrap_or(&[]))
         .map_err(|e| Failure::usage(e.to_string()))?;
@@ -249,6 +255,11 @@ fn cmd_run(args: &[String]) -> Result<(), Failure> {
     view.note(&format!("device started from {path}"));
     let started = Instant::now();
     loop {
+        if signalled.load(std::sync::atomic::Ordering::Relaxed) {
+            view.note("signal received; disconnecting");
+            device.stop();
+            return Ok(());
+        }
         if duration.is_some_and(|d| started.elapsed() >= d) {
             view.note("duration reached; disconnecting");
             device.stop();

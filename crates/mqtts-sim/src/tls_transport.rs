@@ -473,6 +473,9 @@ impl Transport for TlsTransport {
         }
     }
 
+    /// Keeps `Transport::send`'s retry rule without relying on it: rustls copies what it
+    /// reports taken into its own buffer, and a `WouldBlock` here takes nothing (queued TLS
+    /// bytes are flushed first), so a retry with other bytes could not lose or repeat any.
     fn send(&mut self, buf: &[u8]) -> Result<usize, TransportError> {
         if buf.is_empty() {
             return Ok(0);

@@ -102,6 +102,19 @@ fn demo_passes_and_shows_the_switches_toggling() {
             out.stdout
         );
     }
+    // The log ends with the stop: no client sees the broker go away after the success line.
+    assert_eq!(
+        out.stderr.lines().last(),
+        Some("INFO  device demo-device stopped"),
+        "{}",
+        out.stderr
+    );
+    assert_eq!(
+        out.stdout.lines().last().map(|l| l.contains("demo passed")),
+        Some(true),
+        "{}",
+        out.stdout
+    );
 }
 
 fn write(dir: &Path, name: &str, text: &str) -> String {

@@ -16,7 +16,7 @@ use mqtts_core::device::DeviceEvent;
 use mqtts_core::driver::FailureCause;
 use mqtts_core::session::RequestError;
 use mqtts_core::switch::CommandError;
-use mqtts_sim::host_config::CaFiles;
+use mqtts_sim::host_config::{CaFiles, HostConfig};
 use mqtts_sim::mosquitto::{self, MosquittoConfig, TlsFiles};
 use mqtts_sim::platform::{PlatformEvent, QoS};
 use mqtts_sim::sim_device::SimDevice;
@@ -302,7 +302,12 @@ fn e2e_5_qos1_published_while_broker_down_are_delivered() {
     });
     let port = broker.tls_port();
     let sub = persistent_subscriber(port, &pki.ca_file, "e2e5-sub", "devices/d5/data");
-    let device = SimDevice::start(device_config(port, &pki.ca_file, "d5"), false).unwrap();
+    // Ten messages are stored while the broker is down: more than the default `inflight_max`.
+    let config = HostConfig {
+        inflight_max: Some(16),
+        ..device_config(port, &pki.ca_file, "d5")
+    };
+    let device = SimDevice::start(config, false).unwrap();
     wait_device_ready(&device);
 
     // Make Mosquitto write its persistence file now (SIGUSR1), so the subscriber's session

@@ -995,6 +995,7 @@ fn every_malformed_self_hosted_command_is_refused_and_changes_nothing() {
     let settings = DeviceSettings {
         driver: fast_config(),
         telemetry_period_ms: 0,
+        inflight_max: 4,
     };
     let mut buffers = Box::new(DeviceBuffers::new());
     let device = Device::new(
@@ -1218,6 +1219,7 @@ fn every_malformed_aliyun_command_is_refused_and_changes_nothing() {
     let settings = DeviceSettings {
         driver: fast_config(),
         telemetry_period_ms: 0,
+        inflight_max: 4,
     };
     let mut buffers = Box::new(DeviceBuffers::new());
     let device = Device::new(

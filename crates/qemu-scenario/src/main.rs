@@ -7,6 +7,9 @@
 //! and the same id and the pending PUBREL resent. Each check is printed over semihosting; the
 //! exit status is 0 only when all passed. The stack is painted before each session call and
 //! the deepest use is reported.
+//!
+//! Then the real `Device` (see `device.rs`), for both platform profiles, at the firmware's
+//! buffer sizes.
 #![no_std]
 #![no_main]
 
@@ -18,6 +21,8 @@ use heapless::{String, Vec};
 use mqtts_core::codec::{topic, Connect, QoS};
 use mqtts_core::ring::RingBuffer;
 use mqtts_core::session::{Event, Session, SessionConfig, SessionError};
+
+mod device;
 
 type DeviceSession = Session<256, 512, 4, 4>;
 /// Small on purpose, so a packet can be made to wrap around its end.
@@ -103,7 +108,13 @@ static PEAK: AtomicUsize = AtomicUsize::new(0);
 /// Runs `f` (never inlined, so its whole frame and the session's lie below the current stack
 /// pointer) after painting the free stack, and records how deep the stack went.
 #[inline(always)]
-fn measured<R>(d: &mut Device, f: fn(&mut Device) -> R) -> R {
+fn measured<A, R>(d: &mut A, f: fn(&mut A) -> R) -> R {
+    measured_into(&PEAK, d, f)
+}
+
+/// [`measured`], recording into `peak`.
+#[inline(always)]
+fn measured_into<A, R>(peak: &AtomicUsize, d: &mut A, f: fn(&mut A) -> R) -> R {
     let sp = cortex_m::register::msp::read() as usize;
     // `_stack_end` is the linker's lowest stack address; only its address is taken.
     let bottom = core::ptr::addr_of!(_stack_end) as usize;
@@ -122,19 +133,19 @@ fn measured<R>(d: &mut Device, f: fn(&mut Device) -> R) -> R {
         low += 4;
     }
     let used = sp - low;
-    PEAK.fetch_max(used, Ordering::Relaxed);
+    peak.fetch_max(used, Ordering::Relaxed);
     r
 }
 
 // ---- checks ----
 
-struct Checks {
+pub(crate) struct Checks {
     passed: u32,
     failed: u32,
 }
 
 impl Checks {
-    fn eq<T: PartialEq + Debug>(&mut self, name: &str, got: T, want: T) {
+    pub(crate) fn eq<T: PartialEq + Debug>(&mut self, name: &str, got: T, want: T) {
         if got == want {
             self.passed += 1;
             hprintln!("ok   {}", name);
@@ -243,6 +254,8 @@ fn main() -> ! {
         now: 0,
         seen: Vec::new(),
     };
+    // The real Device's buffers, in .bss as the firmware keeps them.
+    static mut BUFFERS: device::FirmwareBuffers = device::FirmwareBuffers::new();
     let d: &mut Device = DEVICE;
     let mut c = Checks {
         passed: 0,
@@ -485,6 +498,7 @@ fn main() -> ! {
         RX,
         core::mem::size_of::<RingBuffer<RX>>()
     );
+    device::run(&mut c, BUFFERS);
     hprintln!("{} passed, {} failed", c.passed, c.failed);
     if c.failed == 0 {
         debug::exit(debug::EXIT_SUCCESS);

@@ -81,30 +81,14 @@ pub fn decode_body<'a>(header: &FixedHeader, body: &'a [u8]) -> Result<Packet<'a
     let packet = match header.packet_type() {
         1 => Packet::Connect(connect(&mut r)?),
         8 => {
-            let packet_id = r.packet_id()?;
-            let wire = r.rest();
-            let mut t = Reader::new(wire);
-            if t.is_empty() {
-                return Err(DecodeError::EmptyTopicList);
-            }
-            while !t.is_empty() {
-                t.subscription()?;
-            }
+            let (packet_id, wire) = topic_list(&mut r, Reader::subscription)?;
             Packet::Subscribe(Subscribe {
                 packet_id,
                 topics: SubscribeTopics::Wire(wire),
             })
         }
         10 => {
-            let packet_id = r.packet_id()?;
-            let wire = r.rest();
-            let mut t = Reader::new(wire);
-            if t.is_empty() {
-                return Err(DecodeError::EmptyTopicList);
-            }
-            while !t.is_empty() {
-                t.filter()?;
-            }
+            let (packet_id, wire) = topic_list(&mut r, Reader::filter)?;
             Packet::Unsubscribe(Unsubscribe {
                 packet_id,
                 topics: UnsubscribeTopics::Wire(wire),
@@ -281,6 +265,24 @@ fn publish<'a>(flags: u8, r: &mut Reader<'a>) -> Result<Publish<'a>, DecodeError
         packet_id,
         payload: r.rest(),
     })
+}
+
+/// The packet id and the entry list of a SUBSCRIBE or UNSUBSCRIBE, every entry checked with
+/// `entry` (at least one is required, §3.8.3 / §3.10.3).
+fn topic_list<'a, T>(
+    r: &mut Reader<'a>,
+    entry: fn(&mut Reader<'a>) -> Result<T, DecodeError>,
+) -> Result<(u16, &'a [u8]), DecodeError> {
+    let packet_id = r.packet_id()?;
+    let wire = r.rest();
+    let mut t = Reader::new(wire);
+    if t.is_empty() {
+        return Err(DecodeError::EmptyTopicList);
+    }
+    while !t.is_empty() {
+        entry(&mut t)?;
+    }
+    Ok((packet_id, wire))
 }
 
 /// Cursor over untrusted bytes; every read is bounds checked and fails with `LengthMismatch`.

@@ -246,6 +246,11 @@ impl<'c> Identity<'c> {
     }
 }
 
+/// A connection that stayed up this long resets the reconnect backoff
+/// ([`DriverConfig::stable_after_ms`]). A fixed value, not a configuration option: long enough
+/// that a broker dropping every connection soon after CONNACK still backs off.
+pub const STABLE_AFTER_MS: u32 = 60_000;
+
 /// Timers and limits of a [`Device`] (see [`DeviceSettings::from_config`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DeviceSettings {
@@ -253,6 +258,9 @@ pub struct DeviceSettings {
     pub driver: DriverConfig,
     /// Period of state/telemetry reports (0: only on connect and on change).
     pub telemetry_period_ms: u32,
+    /// Unacknowledged QoS 1/2 messages held at most (the configuration's `inflight_max`),
+    /// within the compile-time table size `INFLIGHT` (larger values are clamped to it).
+    pub inflight_max: u16,
 }
 
 impl DeviceSettings {
@@ -261,7 +269,7 @@ impl DeviceSettings {
         DeviceSettings {
             driver: DriverConfig {
                 connect_timeout_ms: config.connect_timeout_ms,
-                stable_after_ms: 60_000,
+                stable_after_ms: STABLE_AFTER_MS,
                 backoff: backoff_config(config.backoff_min_ms, config.backoff_max_ms),
                 session: SessionConfig {
                     connack_timeout_ms: config.connect_timeout_ms,
@@ -270,6 +278,7 @@ impl DeviceSettings {
                 },
             },
             telemetry_period_ms: config.telemetry_period_s.saturating_mul(1000),
+            inflight_max: config.inflight_max,
         }
     }
 }
@@ -470,6 +479,9 @@ impl<
         // what the bank believes.
         let _ = switches.sync_outputs(&mut outputs);
         let DeviceBuffers { driver, scratch } = buffers;
+        driver
+            .session_mut()
+            .set_inflight_limit(usize::from(settings.inflight_max));
         Device {
             identity,
             driver: Driver::with_buffers(
@@ -567,7 +579,9 @@ impl<
                 0,
                 &t.status(),
                 selfhosted::STATUS_OFFLINE,
-                QoS::AtMostOnce,
+                // QoS 1 like `online` and the will (README, topic table); it goes out with the
+                // DISCONNECT in one send, so the broker has it before the goodbye.
+                QoS::AtLeastOnce,
                 true,
             );
         }

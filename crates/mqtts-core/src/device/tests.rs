@@ -104,6 +104,8 @@ fn self_hosted_config() -> DeviceConfig<'static> {
         username: Some("dev"),
         password: Some("s3cret"),
         telemetry_period_s: 30,
+        // The test device's whole table (the default limit is 4).
+        inflight_max: 8,
         ..DeviceConfig::new()
     }
 }
@@ -118,6 +120,7 @@ fn aliyun_config() -> DeviceConfig<'static> {
         aliyun_device_secret: Some("secret"),
         keepalive_s: 300,
         telemetry_period_s: 0,
+        inflight_max: 8,
         ..DeviceConfig::new()
     }
 }
@@ -542,7 +545,7 @@ fn self_hosted_shutdown_publishes_offline_status_before_disconnect() {
         Sent::Publish {
             topic: "devices/d1/status".into(),
             payload: "offline".into(),
-            qos: QoS::AtMostOnce,
+            qos: QoS::AtLeastOnce,
             retain: true,
         }
     );
@@ -576,4 +579,37 @@ fn profile_left_out_of_the_build_names_its_feature() {
             other => panic!("{profile:?}: {other:?}"),
         }
     }
+}
+
+#[test]
+fn inflight_max_from_the_config_limits_unacknowledged_messages() {
+    let config = DeviceConfig {
+        inflight_max: 2,
+        ..self_hosted_config()
+    };
+    let identity = Identity::from_config(&config, None).unwrap();
+    let mut d = device(&identity, &config);
+    // Offline: QoS 1 publishes are stored, up to the configured 2 (the table has 8 slots).
+    assert!(d.publish(0, "a", b"1", QoS::AtLeastOnce, false).is_ok());
+    assert!(d.publish(0, "a", b"2", QoS::AtLeastOnce, false).is_ok());
+    assert_eq!(
+        d.publish(0, "a", b"3", QoS::AtLeastOnce, false),
+        Err(RequestError::Busy)
+    );
+}
+
+#[test]
+fn aliyun_refuses_qos2_and_retain_as_unsupported() {
+    let config = aliyun_config();
+    let identity = Identity::from_config(&config, None).unwrap();
+    let mut d = device(&identity, &config);
+    assert_eq!(
+        d.publish(0, "/a", b"x", QoS::ExactlyOnce, false),
+        Err(RequestError::Unsupported)
+    );
+    assert_eq!(
+        d.publish(0, "/a", b"x", QoS::AtLeastOnce, true),
+        Err(RequestError::Unsupported)
+    );
+    assert!(d.publish(0, "/a", b"x", QoS::AtLeastOnce, false).is_ok());
 }

@@ -213,6 +213,11 @@ impl<
     pub fn session(&self) -> &Session<TX, STORE, INFLIGHT, QOS2_IN> {
         &self.session
     }
+
+    /// The session inside, mutably (limits to set before a driver takes the buffers).
+    pub fn session_mut(&mut self) -> &mut Session<TX, STORE, INFLIGHT, QOS2_IN> {
+        &mut self.session
+    }
 }
 
 impl<

@@ -2,7 +2,9 @@
 //! real TLS live in the host runner's test suite.)
 
 use super::*;
-use crate::transport::testing::Script;
+use crate::codec::{decode_server_packet, Packet};
+use crate::transport::testing::{MbedTls, Script};
+use proptest::prelude::*;
 use std::collections::VecDeque;
 use std::vec::Vec;
 
@@ -566,4 +568,246 @@ fn peek_header_reads_across_the_ring_end() {
     assert_eq!((h.packet_type(), h.packet_len()), (4, 4));
     assert_eq!(peek_header(&rx, 4), None);
     assert_eq!(peek_header(&rx, 6), None);
+}
+
+// --- The send-retry rule (`Transport::send`), against a model of Mbed TLS ---------------------
+
+type TlsDriver = Driver<'static, MbedTls, 256, 256, 512, 4, 4>;
+
+fn tls_driver(max_record: usize, network: Vec<usize>) -> TlsDriver {
+    let config = DriverConfig {
+        session: SessionConfig {
+            ping_timeout_ms: 60_000,
+            ..SessionConfig::default()
+        },
+        ..DriverConfig::default()
+    };
+    Driver::new(
+        MbedTls::new(max_record, network),
+        config,
+        connect_packet(),
+        SUBS,
+    )
+}
+
+/// Polls (without time passing) until online, answering CONNECT and SUBSCRIBE.
+fn tls_online(d: &mut TlsDriver, peer: &mut Peer) {
+    for _ in 0..1000 {
+        while d.poll(0, 7).is_some() {}
+        peer.read(d.transport_mut());
+        if d.is_online() && d.session().transmit().is_empty() && d.transport().queued.is_empty() {
+            return;
+        }
+    }
+    panic!("never online");
+}
+
+#[test]
+fn would_block_retry_offers_exactly_the_blocked_bytes() {
+    let mut d = tls_driver(1024, std::vec![usize::MAX]);
+    let mut peer = Peer::default();
+    tls_online(&mut d, &mut peer);
+    let online_len = d.transport().wire.len();
+    // The network takes 3 bytes of the first PUBLISH, then nothing twice, then everything.
+    d.transport_mut().network = std::vec![3, 0, 0, usize::MAX];
+    d.transport_mut().calls = 0;
+    d.queue_publish(1, "t", b"first", QoS::AtLeastOnce, false)
+        .unwrap();
+    d.flush();
+    let first_len = d.session().transmit().len();
+    assert_eq!(d.transport().wire.len(), online_len + 3);
+    // More is queued while that record is stuck: the retries must not include it.
+    d.queue_publish(1, "t", b"queued while blocked", QoS::AtLeastOnce, false)
+        .unwrap();
+    for _ in 0..8 {
+        d.flush();
+    }
+    peer.read(d.transport_mut());
+    let t = d.transport();
+    assert_eq!(t.violations, 0);
+    // Each record: 3 bytes, two refusals, the rest (the network pattern repeats).
+    assert_eq!(t.calls, 8);
+    assert_eq!(
+        peer.publishes,
+        [b"first".to_vec(), b"queued while blocked".to_vec()]
+    );
+    assert_eq!(peer.at, t.wire.len());
+    assert!(first_len > 3);
+    assert!(d.session().transmit().is_empty());
+}
+
+#[test]
+fn would_block_retry_after_zero_length_send_uses_the_same_bytes() {
+    let mut d = online_driver();
+    d.link.transport.zero_sends = 2;
+    d.queue_publish(1, "t", b"first", QoS::AtLeastOnce, false)
+        .unwrap();
+    d.flush();
+    let first = d.session().transmit().len();
+    d.queue_publish(1, "t", b"second", QoS::AtLeastOnce, false)
+        .unwrap();
+    d.flush();
+    d.flush();
+    // Two refused calls and the accepted retry offer the first PUBLISH only; then the second.
+    let sends = &d.link.transport.sends;
+    assert_eq!(sends[..3], [first, first, first]);
+    assert_eq!(sends.len(), 4);
+    assert!(d.session().transmit().is_empty());
+}
+
+#[test]
+fn would_block_without_the_rule_corrupts_the_model_stream() {
+    // The model itself: a retry with a longer buffer reports its own length as written while
+    // only the first record went out, so bytes are lost. (This is what the driver prevents.)
+    let mut t = MbedTls::new(1024, std::vec![1, usize::MAX]);
+    assert_eq!(t.send(b"abc"), Err(TransportError::WouldBlock));
+    assert_eq!(t.send(b"abcdef"), Ok(6));
+    assert_eq!(t.wire, b"abc");
+    assert_eq!(t.violations, 1);
+}
+
+/// Something the property test does between polls.
+#[derive(Debug, Clone)]
+enum Op {
+    /// The device publishes (QoS 0 or 1).
+    Publish(bool),
+    /// The broker sends a QoS 1 PUBLISH, which the device acknowledges.
+    Incoming,
+    /// Time passes (keepalive pings).
+    Advance(u16),
+    /// The device polls.
+    Poll,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        4 => any::<bool>().prop_map(Op::Publish),
+        2 => Just(Op::Incoming),
+        2 => (0u16..20_000).prop_map(Op::Advance),
+        3 => Just(Op::Poll),
+    ]
+}
+
+/// The broker side: reads the device's packets off the wire as they complete and answers them.
+#[derive(Default)]
+struct Peer {
+    at: usize,
+    connects: usize,
+    /// Payloads of the device's PUBLISHes, in wire order.
+    publishes: Vec<Vec<u8>>,
+    /// Packet ids of the device's PUBACKs, in wire order.
+    acks: Vec<u16>,
+    pings: usize,
+}
+
+impl Peer {
+    /// Decodes every complete packet; panics on bytes that are not the device's packets.
+    fn read(&mut self, t: &mut MbedTls) {
+        while let Some(h) = decode_fixed_header(&t.wire[self.at..]).expect("valid header") {
+            if t.wire.len() - self.at < h.packet_len() {
+                break;
+            }
+            let body = &t.wire[self.at + h.header_len..self.at + h.packet_len()];
+            let mut reply: Vec<u8> = Vec::new();
+            match h.packet_type() {
+                1 => {
+                    self.connects += 1;
+                    reply.extend([0x20, 2, 0, 0]);
+                }
+                8 => {
+                    let id = [body[0], body[1]];
+                    reply.extend([0x90, 3, id[0], id[1], 1]);
+                }
+                12 => {
+                    assert_eq!(h.remaining_len, 0);
+                    self.pings += 1;
+                    reply.extend([0xd0, 0]);
+                }
+                _ => match decode_server_packet(&h, body) {
+                    Ok(Some(Packet::Publish(p))) => {
+                        assert!(!p.dup, "nothing is resent on one connection");
+                        self.publishes.push(p.payload.to_vec());
+                        if let Some(id) = p.packet_id {
+                            reply.extend([0x40, 2]);
+                            reply.extend(id.to_be_bytes());
+                        }
+                    }
+                    Ok(Some(Packet::PubAck(id))) => self.acks.push(id),
+                    other => panic!("unexpected packet from the device: {other:?}"),
+                },
+            }
+            t.incoming.extend(reply);
+            self.at += h.packet_len();
+        }
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(256))]
+
+    /// Under random would-block and partial-write patterns, while publishes, acknowledgements
+    /// and pings keep being queued, the peer receives exactly the session's packets in order:
+    /// every accepted publish once, in publish order, every incoming QoS 1 message acknowledged
+    /// in order, nothing else, and the retry rule never broken.
+    #[test]
+    fn would_block_patterns_keep_the_stream_intact(
+        max_record in 1usize..80,
+        network in proptest::collection::vec(prop_oneof![2 => 0usize..1, 3 => 1usize..40, 1 => Just(usize::MAX)], 1..12),
+        ops in proptest::collection::vec(op(), 1..120),
+    ) {
+        let mut network = network;
+        if network.iter().all(|&n| n == 0) {
+            network.push(7);
+        }
+        let mut d = tls_driver(max_record, network);
+        let mut peer = Peer::default();
+        // CONNECT and SUBSCRIBE go out over the same congested network.
+        tls_online(&mut d, &mut peer);
+        let mut now = 0u64;
+        let mut published: Vec<Vec<u8>> = Vec::new();
+        let mut incoming_ids: Vec<u16> = Vec::new();
+        let mut next_in = 1u16;
+        let mut seq = 0u32;
+        for op in ops {
+            match op {
+                Op::Publish(qos1) => {
+                    let payload = std::format!("m{seq}").into_bytes();
+                    seq += 1;
+                    let qos = if qos1 { QoS::AtLeastOnce } else { QoS::AtMostOnce };
+                    if d.queue_publish(now, "t", &payload, qos, false).is_ok() {
+                        published.push(payload);
+                    }
+                }
+                Op::Incoming => {
+                    if d.is_online() {
+                        let [hi, lo] = next_in.to_be_bytes();
+                        d.transport_mut().incoming.extend([0x32, 6, 0, 1, b'c', hi, lo, b'x']);
+                        incoming_ids.push(next_in);
+                        next_in += 1;
+                    }
+                }
+                Op::Advance(ms) => now += u64::from(ms),
+                Op::Poll => {}
+            }
+            while let Some(e) = d.poll(now, 7) {
+                prop_assert!(!matches!(e, DriverEvent::Offline { .. }), "{e:?}");
+            }
+            peer.read(d.transport_mut());
+        }
+        // Let everything out.
+        d.transport_mut().network = std::vec![usize::MAX];
+        for _ in 0..50 {
+            while d.poll(now, 7).is_some() {}
+            d.flush();
+            peer.read(d.transport_mut());
+        }
+        let t = d.transport();
+        prop_assert_eq!(t.violations, 0);
+        prop_assert!(t.queued.is_empty());
+        prop_assert!(d.session().transmit().is_empty());
+        prop_assert_eq!(peer.at, t.wire.len(), "trailing bytes on the wire");
+        prop_assert_eq!(peer.connects, 1);
+        prop_assert_eq!(&peer.publishes, &published);
+        prop_assert_eq!(&peer.acks, &incoming_ids);
+    }
 }

@@ -234,6 +234,8 @@ pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, c
     surfaced: usize,
     /// Bytes of an oversized packet still to drop.
     skip: usize,
+    /// QoS 1/2 messages held at most (`1..=INFLIGHT`; see [`Session::set_inflight_limit`]).
+    inflight_limit: usize,
 }
 
 impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>
@@ -258,7 +260,14 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             ping_sent_at: None,
             surfaced: 0,
             skip: 0,
+            inflight_limit: INFLIGHT,
         }
+    }
+
+    /// Holds at most `limit` unacknowledged QoS 1/2 messages (clamped to `1..=INFLIGHT`): a
+    /// run-time limit (the configuration's `inflight_max`) under the compile-time table size.
+    pub fn set_inflight_limit(&mut self, limit: usize) {
+        self.inflight_limit = limit.clamp(1, INFLIGHT.max(1));
     }
 
     /// Replaces the timing (for a session built with [`Session::new`] in a `const` context,
@@ -279,7 +288,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     /// Whether a QoS 1/2 publish would be refused with [`RequestError::Busy`] now.
     pub fn is_full(&self) -> bool {
-        self.outbox.is_full()
+        self.outbox.is_full() || self.outbox.len() >= self.inflight_limit
     }
 
     /// Starts a new connection: queues CONNECT. Call after the transport is up; everything queued
@@ -364,7 +373,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             self.last_tx = now;
             return Ok(None);
         }
-        if self.outbox.is_full() {
+        if self.is_full() {
             return Err(RequestError::Busy);
         }
         let id = self.allocate_id();
