@@ -581,6 +581,7 @@ fn profile_left_out_of_the_build_names_its_feature() {
     }
 }
 
+#[cfg(feature = "selfhosted")]
 #[test]
 fn inflight_max_from_the_config_limits_unacknowledged_messages() {
     let config = DeviceConfig {
@@ -598,6 +599,7 @@ fn inflight_max_from_the_config_limits_unacknowledged_messages() {
     );
 }
 
+#[cfg(feature = "aliyun")]
 #[test]
 fn aliyun_refuses_qos2_and_retain_as_unsupported() {
     let config = aliyun_config();
