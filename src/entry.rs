@@ -26,7 +26,8 @@ fn application() {
 }
 
 /// Entry point called by zephyr-lang-rust's `main.c` on Zephyr's main thread: sets up logging,
-/// starts the two threads and returns (the main thread then ends; its stack is kept small).
+/// starts the two threads and returns (the main thread then ends; its stack,
+/// `CONFIG_MAIN_STACK_SIZE`, only has to hold logger setup and thread creation).
 #[no_mangle]
 extern "C" fn rust_main() {
     crate::ffi::init_logging(config::LOG_LEVEL);
