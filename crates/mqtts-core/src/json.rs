@@ -68,15 +68,29 @@ pub(crate) struct JsonError;
 pub(crate) type Members<'a, const M: usize> = heapless::Vec<(&'a str, Scalar<'a>), M>;
 
 /// A parsed top-level object, plus the members of one nested object if asked for.
+///
+/// Filled in place by [`parse_object_into`]: at `M` = 16 it is ~780 bytes, and returning it by
+/// value made every layer of the parse keep its own copy on the stack.
 #[derive(Debug)]
 pub(crate) struct Object<'a, const M: usize> {
     /// Top-level members.
     pub members: Members<'a, M>,
-    /// Members of the value of the nested key, if that value was an object.
-    pub nested: Option<Members<'a, M>>,
+    /// Members of the value of the nested key; meaningful only when `has_nested`.
+    nested: Members<'a, M>,
+    /// The nested key was present and its value was an object.
+    has_nested: bool,
 }
 
 impl<'a, const M: usize> Object<'a, M> {
+    /// An empty object, to be filled by [`parse_object_into`].
+    pub const fn new() -> Self {
+        Object {
+            members: Members::new(),
+            nested: Members::new(),
+            has_nested: false,
+        }
+    }
+
     /// The value of top-level member `key`, if present.
     pub fn get(&self, key: &str) -> Option<Scalar<'a>> {
         self.members
@@ -84,48 +98,67 @@ impl<'a, const M: usize> Object<'a, M> {
             .find(|(k, _)| *k == key)
             .map(|(_, v)| *v)
     }
+
+    /// Members of the value of the nested key, if that value was an object.
+    pub fn nested(&self) -> Option<&[(&'a str, Scalar<'a>)]> {
+        self.has_nested.then_some(self.nested.as_slice())
+    }
 }
 
 /// Parses `input` as one JSON object of at most `M` members (and at most `M` in the nested object
-/// named `nested_key`). Duplicate top-level keys are kept; callers decide.
-pub(crate) fn parse_object<'a, const M: usize>(
+/// named `nested_key`) into `obj`, replacing what it held. Duplicate top-level keys are kept;
+/// callers decide. On error `obj` holds an unspecified part of the input.
+pub(crate) fn parse_object_into<'a, const M: usize>(
     input: &'a [u8],
     nested_key: Option<&str>,
-) -> Result<Object<'a, M>, JsonError> {
+    obj: &mut Object<'a, M>,
+) -> Result<(), JsonError> {
+    obj.members.clear();
+    obj.nested.clear();
+    obj.has_nested = false;
     let mut de = serde_json_core::de::Deserializer::new(input, None);
-    let mut nested = None;
-    let members = de::Deserializer::deserialize_map(
+    de::Deserializer::deserialize_map(
         &mut de,
         ObjectVisitor::<M> {
             input,
             depth: 1,
             nested_key,
-            nested: Some(&mut nested),
+            members: &mut obj.members,
+            nested: Some(NestedSlot {
+                members: &mut obj.nested,
+                found: &mut obj.has_nested,
+            }),
         },
     )
     .map_err(|_| JsonError)?;
-    de.end().map_err(|_| JsonError)?;
-    Ok(Object { members, nested })
+    de.end().map(|_| ()).map_err(|_| JsonError)
 }
 
-/// Collects the members of one object.
+/// Where the members of the nested object go.
+struct NestedSlot<'n, 'a, const M: usize> {
+    members: &'n mut Members<'a, M>,
+    /// Set when the nested key's value was an object.
+    found: &'n mut bool,
+}
+
+/// Collects the members of one object into `members`.
 struct ObjectVisitor<'a, 'n, 'k, const M: usize> {
     input: &'a [u8],
     depth: u8,
     /// Key whose object value is collected into `nested` (top level only).
     nested_key: Option<&'k str>,
-    nested: Option<&'n mut Option<Members<'a, M>>>,
+    members: &'n mut Members<'a, M>,
+    nested: Option<NestedSlot<'n, 'a, M>>,
 }
 
 impl<'de, const M: usize> Visitor<'de> for ObjectVisitor<'de, '_, '_, M> {
-    type Value = Members<'de, M>;
+    type Value = ();
 
     fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("an object")
     }
 
-    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<Self::Value, A::Error> {
-        let mut members = Members::new();
+    fn visit_map<A: MapAccess<'de>>(mut self, mut map: A) -> Result<(), A::Error> {
         while let Some(key) = map.next_key::<&'de str>()? {
             let wanted = self.nested_key == Some(key);
             let nested = if wanted { self.nested.take() } else { None };
@@ -138,11 +171,11 @@ impl<'de, const M: usize> Visitor<'de> for ObjectVisitor<'de, '_, '_, M> {
                 depth: self.depth,
                 nested,
             })?;
-            members
+            self.members
                 .push((key, value))
                 .map_err(|_| de::Error::custom("too many members"))?;
         }
-        Ok(members)
+        Ok(())
     }
 }
 
@@ -152,7 +185,7 @@ struct ValueSeed<'a, 'n, const M: usize> {
     key: &'a str,
     /// Depth of the object that holds this value.
     depth: u8,
-    nested: Option<&'n mut Option<Members<'a, M>>>,
+    nested: Option<NestedSlot<'n, 'a, M>>,
 }
 
 impl<'de, const M: usize> DeserializeSeed<'de> for ValueSeed<'de, '_, M> {
@@ -196,15 +229,15 @@ impl<'de, const M: usize> Visitor<'de> for ValueSeed<'de, '_, M> {
                 if self.depth >= MAX_DEPTH {
                     return Err(de::Error::custom("too deep"));
                 }
-                *slot = Some(
-                    ObjectVisitor::<M> {
-                        input: self.input,
-                        depth: self.depth + 1,
-                        nested_key: None,
-                        nested: None,
-                    }
-                    .visit_map(map)?,
-                );
+                ObjectVisitor::<M> {
+                    input: self.input,
+                    depth: self.depth + 1,
+                    nested_key: None,
+                    members: slot.members,
+                    nested: None,
+                }
+                .visit_map(map)?;
+                *slot.found = true;
             }
             None => Drain { depth: self.depth }.visit_map(map)?,
         }
@@ -399,7 +432,8 @@ mod tests {
     use super::*;
 
     fn parse(s: &str) -> Result<Object<'_, 8>, JsonError> {
-        parse_object::<8>(s.as_bytes(), Some("params"))
+        let mut o = Object::new();
+        parse_object_into::<8>(s.as_bytes(), Some("params"), &mut o).map(|()| o)
     }
 
     #[test]
@@ -430,15 +464,15 @@ mod tests {
         assert_eq!(o.get("f"), Some(Scalar::Other));
         assert_eq!(o.get("g"), Some(Scalar::Other));
         assert_eq!(o.get("h"), Some(Scalar::Object));
-        assert!(o.nested.is_none());
+        assert!(o.nested().is_none());
     }
 
     #[test]
     fn collects_nested() {
         let o = parse(r#"{"id":"1","params":{"Relay1":1,"LED":false}}"#).unwrap();
-        let n = o.nested.unwrap();
+        let n = o.nested().unwrap();
         assert_eq!(
-            n.as_slice(),
+            n,
             &[("Relay1", Scalar::UInt(1)), ("LED", Scalar::Bool(false))]
         );
     }

@@ -226,7 +226,7 @@ fn validate<const N: usize>(
     match (obj.get("switch"), obj.get("switches")) {
         (Some(_), Some(_)) => Err(CommandError::Conflict),
         (None, None) => Err(CommandError::MissingField),
-        (None, Some(_)) => match &obj.nested {
+        (None, Some(_)) => match obj.nested() {
             Some(members) => validate_changes(bank, members),
             None => Err(CommandError::WrongType),
         },
@@ -256,9 +256,10 @@ pub fn handle_command<const N: usize, O: SwitchOutputs + ?Sized>(
     if out.len() < REPLY_CAPACITY {
         return Err(BufferTooSmall);
     }
-    let (id, validated) = match json::parse_object::<MAX_MEMBERS>(payload, Some("switches")) {
+    let mut obj = json::Object::<MAX_MEMBERS>::new();
+    let (id, validated) = match json::parse_object_into(payload, Some("switches"), &mut obj) {
         Err(_) => (None, Err(CommandError::MalformedJson)),
-        Ok(obj) => (command_id(obj.get("id")), validate(&obj, bank)),
+        Ok(()) => (command_id(obj.get("id")), validate(&obj, bank)),
     };
     let (report_state, result) = apply_validated(bank, validated, outputs);
     let error = result.err();

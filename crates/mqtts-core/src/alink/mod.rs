@@ -114,17 +114,18 @@ pub struct Handled {
     pub error: Option<CommandError>,
 }
 
-/// The request id to echo: see the module docs.
 /// The start of handling a downlink request: checks that `out` can hold any reply, then parses
-/// `payload` (with `params` as the nested object) and reads its id, if usable.
+/// `payload` into `obj` (with `params` as the nested object) and reads its id, if usable.
+/// `Ok((id, Err(MalformedJson)))` when the payload is not an object this parser accepts.
 #[allow(clippy::type_complexity)]
 pub(crate) fn parse_request<'p>(
     payload: &'p [u8],
     out: &[u8],
+    obj: &mut crate::json::Object<'p, MAX_MEMBERS>,
 ) -> Result<
     (
         Option<heapless::String<MAX_ID_LEN>>,
-        Result<crate::json::Object<'p, MAX_MEMBERS>, CommandError>,
+        Result<(), CommandError>,
     ),
     BufferTooSmall,
 > {
@@ -132,13 +133,14 @@ pub(crate) fn parse_request<'p>(
         return Err(BufferTooSmall);
     }
     Ok(
-        match crate::json::parse_object::<MAX_MEMBERS>(payload, Some("params")) {
+        match crate::json::parse_object_into(payload, Some("params"), obj) {
             Err(_) => (None, Err(CommandError::MalformedJson)),
-            Ok(obj) => (request_id(obj.get("id")), Ok(obj)),
+            Ok(()) => (request_id(obj.get("id")), Ok(())),
         },
     )
 }
 
+/// The request id to echo: see the module docs.
 pub(crate) fn request_id(
     value: Option<crate::json::Scalar<'_>>,
 ) -> Option<heapless::String<MAX_ID_LEN>> {

@@ -63,8 +63,8 @@ fn field(obj: &json::Object<'_, MAX_MEMBERS>, name: &'static str) -> Result<u64,
 impl NtpResponse {
     /// Parses a response payload.
     pub fn parse(payload: &[u8]) -> Result<NtpResponse, NtpError> {
-        let obj = json::parse_object::<MAX_MEMBERS>(payload, None)
-            .map_err(|_| NtpError::MalformedJson)?;
+        let mut obj = json::Object::<MAX_MEMBERS>::new();
+        json::parse_object_into(payload, None, &mut obj).map_err(|_| NtpError::MalformedJson)?;
         Ok(NtpResponse {
             device_send_ms: field(&obj, "deviceSendTime")?,
             server_recv_ms: field(&obj, "serverRecvTime")?,

@@ -119,8 +119,8 @@ pub fn match_post_reply<const K: usize>(
     payload: &[u8],
     pending: &mut PendingPosts<K>,
 ) -> Result<PostReply, ReplyError> {
-    let obj =
-        json::parse_object::<MAX_MEMBERS>(payload, None).map_err(|_| ReplyError::MalformedJson)?;
+    let mut obj = json::Object::<MAX_MEMBERS>::new();
+    json::parse_object_into(payload, None, &mut obj).map_err(|_| ReplyError::MalformedJson)?;
     let code = match obj.get("code") {
         Some(Scalar::UInt(c)) => u32::try_from(c).map_err(|_| ReplyError::MissingField)?,
         _ => return Err(ReplyError::MissingField),
@@ -148,8 +148,9 @@ pub fn handle_property_set<const N: usize, O: SwitchOutputs + ?Sized>(
     outputs: &mut O,
     out: &mut [u8],
 ) -> Result<Handled, BufferTooSmall> {
-    let (id, obj) = super::parse_request(payload, out)?;
-    let validated = obj.and_then(|obj| match (&id, obj.get("params"), &obj.nested) {
+    let mut obj = json::Object::new();
+    let (id, parsed) = super::parse_request(payload, out, &mut obj)?;
+    let validated = parsed.and_then(|()| match (&id, obj.get("params"), obj.nested()) {
         (None, _, _) | (_, None, _) => Err(CommandError::MissingField),
         (_, Some(_), None) => Err(CommandError::WrongType),
         (_, _, Some(params)) => validate_changes(bank, params),

@@ -39,12 +39,13 @@ pub fn handle_service<const N: usize, O: SwitchOutputs + ?Sized>(
     outputs: &mut O,
     out: &mut [u8],
 ) -> Result<Handled, BufferTooSmall> {
-    let (id, obj) = super::parse_request(payload, out)?;
-    let result = obj.and_then(|obj| {
+    let mut obj = crate::json::Object::new();
+    let (id, parsed) = super::parse_request(payload, out, &mut obj)?;
+    let result = parsed.and_then(|()| {
         if id.is_none() {
             Err(CommandError::MissingField)
         } else if identifier == SERVICE_TOGGLE {
-            toggle(obj.nested.as_deref(), bank, outputs)
+            toggle(obj.nested(), bank, outputs)
         } else {
             Err(CommandError::UnknownCommand)
         }

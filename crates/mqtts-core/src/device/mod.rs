@@ -857,13 +857,13 @@ fn handle_message<const N: usize, O: SwitchOutputs>(
         #[cfg(feature = "aliyun")]
         Topics::Aliyun(t) => match t.classify(topic) {
             Inbound::PropertySet => {
-                *reply_topic = Text::try_from(t.property_set_reply().as_str()).unwrap_or_default();
+                *reply_topic = t.property_set_reply();
                 property::handle_property_set(message, switches, outputs, payload)
                     .map(|h| (h.reply_len, h.report_state, h.error))
             }
             Inbound::Service(identifier) => {
                 *reply_topic = match t.service_reply(identifier) {
-                    Ok(topic) => Text::try_from(topic.as_str()).unwrap_or_default(),
+                    Ok(topic) => topic,
                     Err(_) => {
                         reaction.event = Some(DeviceEvent::UnhandledMessage);
                         return reaction;
