@@ -719,8 +719,14 @@ pub fn load_pem_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, Confi
     Ok(certs)
 }
 
-/// Accepts any server certificate but still checks handshake signatures, so the peer must at
-/// least hold the key of the certificate it shows.
+/// The `--insecure` verifier (device and platform side): accepts any server certificate but
+/// still checks handshake signatures, so the peer must at least hold the key of the certificate
+/// it shows.
+pub fn insecure_verifier(provider: Arc<CryptoProvider>) -> Arc<dyn ServerCertVerifier> {
+    Arc::new(NoCertificateVerification(provider))
+}
+
+/// See [`insecure_verifier`].
 #[derive(Debug)]
 struct NoCertificateVerification(Arc<CryptoProvider>);
 
