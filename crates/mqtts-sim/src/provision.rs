@@ -522,13 +522,13 @@ pub fn prepare_run(
 const REGISTER_CLIENT_ID: usize = 160;
 
 /// Dynamic registration (`aliyun_auth = register`): one TLS connection signed with the
-/// ProductSecret ([`mqtts_core::aliyun::register`]), wait for the platform's `/ext/register`
-/// PUBLISH, store the DeviceSecret. One attempt, no retry (like the SDK, which turns
-/// reconnect off): a refusal is reported once, clearly. Neither secret is ever printed.
+/// ProductSecret, driven by the core's [`mqtts_core::aliyun::exchange::Exchange`] (the same
+/// machine the firmware runs), then the DeviceSecret is stored. One attempt, no retry (like
+/// the SDK, which turns reconnect off): a refusal is reported once, clearly. Neither secret
+/// is ever printed.
 pub fn register(host: &HostConfig, product_secret: &str, store: &FileStore) -> Result<(), String> {
+    use mqtts_core::aliyun::exchange::{Exchange, ExchangeError};
     use mqtts_core::aliyun::register::{self as reg, RegisterKind, RegisterReply};
-    use mqtts_core::codec::{self, ConnectReturnCode, Packet, QoS};
-    use mqtts_core::transport::{ConnectProgress, Transport, TransportError};
 
     let pk = host.aliyun_product_key.as_deref().unwrap_or_default();
     let dn = host.aliyun_device_name.as_deref().unwrap_or_default();
@@ -546,107 +546,45 @@ pub fn register(host: &HostConfig, product_secret: &str, store: &FileStore) -> R
         .map_err(|e| format!("registration: cannot sign the request: {e:?}"))?;
     let mut t = crate::tls_transport::TlsTransport::new(host.transport_options(false))
         .map_err(|e| format!("registration: {e}"))?;
-    let deadline = std::time::Instant::now()
-        + std::time::Duration::from_millis(host.connect_timeout_ms.unwrap_or(30_000) as u64);
-    let timed_out = || std::time::Instant::now() > deadline;
-    let net = |e: TransportError| format!("registration: connection failed: {e:?}");
-    t.start_connect().map_err(net)?;
-    while t.poll_connect().map_err(net)? == ConnectProgress::Pending {
-        if timed_out() {
-            return Err("registration: connection timed out".into());
-        }
-        std::thread::sleep(std::time::Duration::from_millis(5));
-    }
-    let send = |t: &mut crate::tls_transport::TlsTransport, p: &Packet<'_>| {
-        let mut buf = [0u8; 512];
-        let n = codec::encode(p, &mut buf).map_err(|e| format!("registration: {e:?}"))?;
-        let mut at = 0;
-        while at < n {
-            match t.send(&buf[at..n]) {
-                Ok(k) => at += k,
-                Err(TransportError::WouldBlock) if !timed_out() => {
-                    std::thread::sleep(std::time::Duration::from_millis(2))
-                }
-                Err(e) => return Err(net(e)),
-            }
-        }
-        Ok::<(), String>(())
-    };
-    send(
-        &mut t,
-        &Packet::Connect(codec::Connect {
-            client_id: &creds.client_id,
-            keep_alive: 60,
-            clean_session: true,
-            username: Some(&creds.username),
-            password: Some(creds.password.as_bytes()),
-            will: None,
-        }),
-    )?;
+    let started = std::time::Instant::now();
+    let now = || started.elapsed().as_millis() as u64;
+    let timeout = host.connect_timeout_ms.unwrap_or(30_000).max(0) as u64;
+    let mut exchange = Exchange::<4096>::new(
+        &creds.client_id,
+        &creds.username,
+        &creds.password,
+        RegisterKind::Register,
+        timeout,
+    )
+    .map_err(|e| format!("registration: {e:?}"))?;
     log::info!("registration: {dn}&{pk} connecting to {broker}");
-    let mut buf = vec![0u8; 4096];
-    let mut len = 0;
-    loop {
-        if timed_out() {
-            t.close();
-            return Err("registration: no reply from the platform in time".into());
-        }
-        match t.recv(&mut buf[len..]) {
-            Ok(0) | Err(TransportError::WouldBlock) => {
-                std::thread::sleep(std::time::Duration::from_millis(5));
-                continue;
+    let secret = loop {
+        match exchange.poll(&mut t, now()) {
+            Ok(None) => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Ok(Some(RegisterReply::DeviceSecret(secret))) => break secret,
+            Ok(Some(RegisterReply::Token { .. })) | Err(ExchangeError::WrongKind) => {
+                return Err("registration: unexpected regnwl reply".into())
             }
-            Ok(n) => len += n,
-            Err(TransportError::Closed) => {
+            Err(ExchangeError::Refused(code)) => {
+                return Err(format!(
+                    "registration refused by the platform (CONNACK {code:?}): check \
+                     `aliyun_product_secret`, `aliyun_product_key`, `aliyun_device_name` and \
+                     that dynamic registration is enabled for the product; not retrying"
+                ))
+            }
+            Err(ExchangeError::Timeout) => {
+                return Err("registration: no reply from the platform in time".into())
+            }
+            Err(ExchangeError::Transport(mqtts_core::transport::TransportError::Closed)) => {
                 return Err("registration: the platform closed the connection".into())
             }
-            Err(e) => return Err(net(e)),
+            Err(e) => return Err(format!("registration: {e:?}")),
         }
-        while let Some(header) =
-            codec::decode_fixed_header(&buf[..len]).map_err(|e| format!("registration: {e:?}"))?
-        {
-            let total = header.packet_len();
-            if total > buf.len() {
-                return Err("registration: reply too large".into());
-            }
-            if len < total {
-                break;
-            }
-            let packet = codec::decode_server_packet(&header, &buf[header.header_len..total])
-                .map_err(|e| format!("registration: {e:?}"))?;
-            match packet {
-                Some(Packet::ConnAck(ack)) if ack.code != ConnectReturnCode::Accepted => {
-                    t.close();
-                    return Err(format!(
-                        "registration refused by the platform (CONNACK {:?}): check \
-                         `aliyun_product_secret`, `aliyun_product_key`, `aliyun_device_name` and \
-                         that dynamic registration is enabled for the product; not retrying",
-                        ack.code
-                    ));
-                }
-                Some(Packet::Publish(p)) => {
-                    let reply = reg::parse_reply(p.topic, p.payload).map_err(|e| {
-                        format!("registration: unreadable reply on {}: {e:?}", p.topic)
-                    })?;
-                    let RegisterReply::DeviceSecret(secret) = reply else {
-                        return Err("registration: unexpected regnwl reply".into());
-                    };
-                    store.append(&Record {
-                        key: OptionId::AliyunDeviceSecret.name(),
-                        value: Some(secret),
-                    })?;
-                    if let (QoS::AtLeastOnce, Some(id)) = (p.qos, p.packet_id) {
-                        send(&mut t, &Packet::PubAck(id))?;
-                    }
-                    let _ = send(&mut t, &Packet::Disconnect);
-                    t.close();
-                    log::info!("registration: device secret received and stored");
-                    return Ok(());
-                }
-                _ => {}
-            }
-            buf.copy_within(total..len, 0);
-            len -= total;
-        }
-    }
+    };
+    store.append(&Record {
+        key: OptionId::AliyunDeviceSecret.name(),
+        value: Some(secret),
+    })?;
+    log::info!("registration: device secret received and stored");
+    Ok(())
 }

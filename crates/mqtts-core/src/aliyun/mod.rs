@@ -1,4 +1,5 @@
 //! Alibaba Cloud IoT Platform ("Link Platform") device profile.
 
+pub mod exchange;
 pub mod register;
 pub mod sign;
