@@ -213,13 +213,20 @@ enum Step {
 #[derive(Debug)]
 pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>
 {
+    /// The timing. A session built by [`Session::unconfigured`] has zeros here and `configured`
+    /// false until [`Session::connect`] puts [`SessionConfig::DEFAULT`] in (the timers read
+    /// `config` only once connected or connecting). Every field of such a session is zero, so
+    /// a `static` holding one is zero-initialised and lands in `.bss`; a non-zero field would
+    /// put its whole image, buffers included, in flash as `.data`.
     config: SessionConfig,
+    configured: bool,
     state: State,
     /// The latest `now` given to `connect`, `poll_event` or `handle_timeout`: the reference
     /// that turns the 32-bit deadlines back into the caller's 64-bit time (`next_timeout`).
     clock: u64,
     keep_alive_ms: u32,
-    /// The current CONNECT asked for a clean session.
+    /// The current CONNECT asked for a clean session (set by `connect`, read only in
+    /// `AwaitConnAck`, which only `connect` enters).
     clean_session: bool,
     tx: TxBuf<TX>,
     outbox: Outbox<INFLIGHT, STORE>,
@@ -234,7 +241,8 @@ pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, c
     surfaced: usize,
     /// Bytes of an oversized packet still to drop.
     skip: usize,
-    /// QoS 1/2 messages held at most (`1..=INFLIGHT`; see [`Session::set_inflight_limit`]).
+    /// QoS 1/2 messages held at most (`1..=INFLIGHT`; see [`Session::set_inflight_limit`]);
+    /// 0 (never set) is `INFLIGHT`, so that the new session is all zeros.
     inflight_limit: usize,
 }
 
@@ -243,12 +251,29 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 {
     /// A disconnected session with an empty store.
     pub const fn new(config: SessionConfig) -> Self {
+        Self::build(config, true)
+    }
+
+    /// A disconnected session with an empty store and the [`SessionConfig::DEFAULT`] timing,
+    /// every byte of it zero: a `static` holding it (with the buffers around it) is placed in
+    /// `.bss` rather than copied from flash.
+    pub(crate) const fn unconfigured() -> Self {
+        const ZERO: SessionConfig = SessionConfig {
+            connack_timeout_ms: 0,
+            ping_timeout_ms: 0,
+            qos1_retry_ms: 0,
+        };
+        Self::build(ZERO, false)
+    }
+
+    const fn build(config: SessionConfig, configured: bool) -> Self {
         Session {
             config,
+            configured,
             state: State::Disconnected,
             clock: 0,
             keep_alive_ms: 0,
-            clean_session: true,
+            clean_session: false,
             tx: TxBuf::new(),
             outbox: Outbox::new(),
             incoming_qos2: heapless::Vec::new(),
@@ -260,7 +285,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             ping_sent_at: None,
             surfaced: 0,
             skip: 0,
-            inflight_limit: INFLIGHT,
+            inflight_limit: 0,
         }
     }
 
@@ -274,6 +299,7 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
     /// before its first connection). Timers already running keep their deadlines.
     pub fn set_config(&mut self, config: SessionConfig) {
         self.config = config;
+        self.configured = true;
     }
 
     /// The connection state.
@@ -288,7 +314,11 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     /// Whether a QoS 1/2 publish would be refused with [`RequestError::Busy`] now.
     pub fn is_full(&self) -> bool {
-        self.outbox.is_full() || self.outbox.len() >= self.inflight_limit
+        let limit = match self.inflight_limit {
+            0 => INFLIGHT,
+            limit => limit,
+        };
+        self.outbox.is_full() || self.outbox.len() >= limit
     }
 
     /// Starts a new connection: queues CONNECT. Call after the transport is up; everything queued
@@ -298,6 +328,9 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         self.tx.push_packet(&Packet::Connect(*connect))?;
         self.clock = now;
         let now = millis(now);
+        if !self.configured {
+            self.set_config(SessionConfig::DEFAULT);
+        }
         self.state = State::AwaitConnAck;
         self.keep_alive_ms = u32::from(connect.keep_alive) * 1000;
         self.clean_session = connect.clean_session;

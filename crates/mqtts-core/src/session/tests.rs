@@ -155,6 +155,46 @@ fn connack_timeout() {
     assert_eq!(s.handle_timeout(5_100), Err(SessionError::ConnAckTimeout));
 }
 
+/// The all-zero session the driver buffers start with (so that they sit in `.bss`) behaves as
+/// `Session::new(SessionConfig::DEFAULT)`: default timing from its first connect, the in-flight
+/// limit at `INFLIGHT` until one is set, and a given config replaces the default.
+#[test]
+fn unconfigured_session_behaves_as_the_default_config() {
+    let mut s = TestSession::unconfigured();
+    s.connect(100, &connect_packet()).unwrap();
+    assert_eq!(s.next_timeout(), Some(10_100));
+    assert_eq!(s.handle_timeout(10_099), Ok(()));
+    assert_eq!(s.handle_timeout(10_100), Err(SessionError::ConnAckTimeout));
+
+    let mut s = TestSession::unconfigured();
+    s.set_config(config());
+    s.connect(100, &connect_packet()).unwrap();
+    assert_eq!(
+        s.next_timeout(),
+        Some(5_100),
+        "a set config is not overwritten by connect"
+    );
+
+    let mut s = TestSession::unconfigured();
+    let mut rx = RingBuffer::<256>::new();
+    s.connect(0, &connect_packet()).unwrap();
+    drain(&mut s);
+    feed(&mut rx, &CONNACK_OK);
+    events(&mut s, 1, &mut rx).unwrap();
+    for i in 1..=4 {
+        assert!(!s.is_full(), "limit is INFLIGHT (4) before any is set");
+        assert_eq!(
+            s.publish(1, "t", b"x", QoS::AtLeastOnce, false),
+            Ok(Some(i))
+        );
+    }
+    assert!(s.is_full());
+    assert_eq!(
+        s.publish(1, "t", b"x", QoS::AtLeastOnce, false),
+        Err(RequestError::Busy)
+    );
+}
+
 #[test]
 fn subscribe_and_suback_with_a_refused_filter() {
     let (mut s, mut rx) = online();
