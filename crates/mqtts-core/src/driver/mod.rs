@@ -208,7 +208,7 @@ impl<
     /// stored in flash as `.data` (5,968 bytes at the firmware's buffer sizes).
     pub const fn new() -> Self {
         DriverBuffers {
-            session: Session::unconfigured(),
+            session: Session::new_default(),
             rx: RingBuffer::new(),
         }
     }

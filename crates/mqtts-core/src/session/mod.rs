@@ -213,7 +213,7 @@ enum Step {
 #[derive(Debug)]
 pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>
 {
-    /// The timing. A session built by [`Session::unconfigured`] has zeros here and `configured`
+    /// The timing. A session built by [`Session::new_default`] has zeros here and `configured`
     /// false until [`Session::connect`] puts [`SessionConfig::DEFAULT`] in (the timers read
     /// `config` only once connected or connecting). Every field of such a session is zero, so
     /// a `static` holding one is zero-initialised and lands in `.bss`; a non-zero field would
@@ -254,10 +254,12 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         Self::build(config, true)
     }
 
-    /// A disconnected session with an empty store and the [`SessionConfig::DEFAULT`] timing,
-    /// every byte of it zero: a `static` holding it (with the buffers around it) is placed in
-    /// `.bss` rather than copied from flash.
-    pub(crate) const fn unconfigured() -> Self {
+    /// A disconnected session with an empty store and the [`SessionConfig::DEFAULT`] timing (or
+    /// the one [`Session::set_config`] gives it before the first connect): the same as
+    /// `Session::new(SessionConfig::DEFAULT)`, but every byte of it is zero, so a `static`
+    /// holding it (buffers included) is placed in `.bss`, where `new`'s non-zero timing would
+    /// store the whole image in flash as `.data`.
+    pub const fn new_default() -> Self {
         const ZERO: SessionConfig = SessionConfig {
             connack_timeout_ms: 0,
             ping_timeout_ms: 0,

@@ -160,13 +160,13 @@ fn connack_timeout() {
 /// limit at `INFLIGHT` until one is set, and a given config replaces the default.
 #[test]
 fn unconfigured_session_behaves_as_the_default_config() {
-    let mut s = TestSession::unconfigured();
+    let mut s = TestSession::new_default();
     s.connect(100, &connect_packet()).unwrap();
     assert_eq!(s.next_timeout(), Some(10_100));
     assert_eq!(s.handle_timeout(10_099), Ok(()));
     assert_eq!(s.handle_timeout(10_100), Err(SessionError::ConnAckTimeout));
 
-    let mut s = TestSession::unconfigured();
+    let mut s = TestSession::new_default();
     s.set_config(config());
     s.connect(100, &connect_packet()).unwrap();
     assert_eq!(
@@ -175,7 +175,7 @@ fn unconfigured_session_behaves_as_the_default_config() {
         "a set config is not overwritten by connect"
     );
 
-    let mut s = TestSession::unconfigured();
+    let mut s = TestSession::new_default();
     let mut rx = RingBuffer::<256>::new();
     s.connect(0, &connect_packet()).unwrap();
     drain(&mut s);
