@@ -528,10 +528,13 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                 Step::Consumed
             });
         }
-        let mut head = [0u8; 5];
-        let (a, b) = rx.readable();
-        let seen = copy_prefix(&mut head, a, b);
-        let Some(header) = codec::decode_fixed_header(&head[..seen]).map_err(decode_error)? else {
+        // The fixed header is at most 5 bytes, read in place. When they wrap around the end of
+        // the ring, `contiguous` rotates the storage (to start at 0, so again at most once per
+        // pass through the ring): cheaper in code than copying them out of the two-part view,
+        // and a packet that wraps has to be rotated for its decode anyway.
+        let seen = rx.len().min(5);
+        let head = rx.contiguous(seen).unwrap_or(&[]);
+        let Some(header) = codec::decode_fixed_header(head).map_err(decode_error)? else {
             return Ok(Step::Wait);
         };
         if self.tx.free() < ACK_LEN {
@@ -932,14 +935,4 @@ fn remove_in_order<T, const N: usize>(v: &mut heapless::Vec<T, N>, index: usize)
         tail.swap(i - 1, i);
     }
     v.pop();
-}
-
-/// Copies the first bytes of a two-part ring view into `dst`; returns how many.
-fn copy_prefix(dst: &mut [u8], a: &[u8], b: &[u8]) -> usize {
-    let mut n = 0;
-    for (d, s) in dst.iter_mut().zip(a.iter().chain(b.iter())) {
-        *d = *s;
-        n += 1;
-    }
-    n
 }

@@ -786,3 +786,45 @@ fn requests_that_can_never_fit_are_invalid_and_temporary_lack_of_room_is_busy() 
     drain(&mut s);
     assert_eq!(s.publish(1, "t", &half, QoS::AtMostOnce, false), Ok(None));
 }
+
+/// A stream of packets through a small ring, arriving in chunks of every size: fixed headers
+/// (and packets) start at every position, so headers wrap around the end of the storage at
+/// every split. Each message arrives once, intact, in order.
+#[test]
+fn fixed_headers_wrapping_the_ring_end_are_read_in_place() {
+    // QoS 0 PUBLISH, topic "t", payload [i, i]: 7 bytes, so 7 and the ring's 16 are coprime.
+    let packet = |i: u8| [0x30, 0x05, 0x00, 0x01, b't', i, i];
+    let mut total_wrapped = 0;
+    for chunk in 1..=9 {
+        let mut s = TestSession::new(config());
+        let mut rx = RingBuffer::<16>::new();
+        s.connect(0, &connect_packet()).unwrap();
+        drain(&mut s);
+        feed(&mut rx, &CONNACK_OK);
+        assert_eq!(events(&mut s, 0, &mut rx).unwrap(), [Ev::Connected(false)]);
+        let stream: Vec<u8> = (0..20u8).flat_map(packet).collect();
+        let mut got = Vec::new();
+        let mut at = 0;
+        let mut wrapped_headers = 0;
+        while at < stream.len() {
+            let end = (at + chunk).min(stream.len());
+            at += rx.push(&stream[at..end]);
+            let (a, b) = rx.readable();
+            if a.len() < 5 && !b.is_empty() {
+                wrapped_headers += 1;
+            }
+            got.extend(events(&mut s, 1, &mut rx).unwrap());
+        }
+        total_wrapped += wrapped_headers;
+        let want: Vec<Ev> = (0..20u8)
+            .map(|i| Ev::Message {
+                topic: "t".into(),
+                payload: std::vec![i, i],
+                qos: QoS::AtMostOnce,
+                dup: false,
+            })
+            .collect();
+        assert_eq!(got, want, "chunks of {chunk}");
+    }
+    assert!(total_wrapped > 0, "no fixed header wrapped the ring's end");
+}
