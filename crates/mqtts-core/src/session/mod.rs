@@ -241,9 +241,10 @@ pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, c
     surfaced: usize,
     /// Bytes of an oversized packet still to drop.
     skip: usize,
-    /// QoS 1/2 messages held at most (`1..=INFLIGHT`; see [`Session::set_inflight_limit`]);
-    /// 0 (never set) is `INFLIGHT`, so that the new session is all zeros.
-    inflight_limit: usize,
+    /// How far the in-flight limit is below `INFLIGHT` (the limit is `INFLIGHT - inflight_below`,
+    /// in `1..=INFLIGHT`; see [`Session::set_inflight_limit`]): stored this way round so that a
+    /// new session, without a limit, is all zeros.
+    inflight_below: usize,
 }
 
 impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>
@@ -287,14 +288,14 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             ping_sent_at: None,
             surfaced: 0,
             skip: 0,
-            inflight_limit: 0,
+            inflight_below: 0,
         }
     }
 
     /// Holds at most `limit` unacknowledged QoS 1/2 messages (clamped to `1..=INFLIGHT`): a
     /// run-time limit (the configuration's `inflight_max`) under the compile-time table size.
     pub fn set_inflight_limit(&mut self, limit: usize) {
-        self.inflight_limit = limit.clamp(1, INFLIGHT.max(1));
+        self.inflight_below = INFLIGHT.saturating_sub(limit.max(1));
     }
 
     /// Replaces the timing (for a session built with [`Session::new`] in a `const` context,
@@ -316,11 +317,8 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     /// Whether a QoS 1/2 publish would be refused with [`RequestError::Busy`] now.
     pub fn is_full(&self) -> bool {
-        let limit = match self.inflight_limit {
-            0 => INFLIGHT,
-            limit => limit,
-        };
-        self.outbox.is_full() || self.outbox.len() >= limit
+        // `held + below >= INFLIGHT` is `held >= limit`, and also covers a full table.
+        self.outbox.len() + self.inflight_below >= INFLIGHT
     }
 
     /// Starts a new connection: queues CONNECT. Call after the transport is up; everything queued

@@ -51,10 +51,6 @@ impl<const SLOTS: usize, const BYTES: usize> Outbox<SLOTS, BYTES> {
         self.slots.len()
     }
 
-    pub(crate) fn is_full(&self) -> bool {
-        self.slots.is_full()
-    }
-
     pub(crate) fn contains(&self, packet_id: u16) -> bool {
         self.slots.iter().any(|s| s.packet_id == packet_id)
     }

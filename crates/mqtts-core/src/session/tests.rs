@@ -828,3 +828,24 @@ fn fixed_headers_wrapping_the_ring_end_are_read_in_place() {
     }
     assert!(total_wrapped > 0, "no fixed header wrapped the ring's end");
 }
+
+/// `set_inflight_limit` clamps to `1..=INFLIGHT`: 0 holds one message, more than the table
+/// holds the table's 4, and a limit can be raised again.
+#[test]
+fn inflight_limit_is_clamped_to_the_table() {
+    let publish_until_busy = |s: &mut TestSession| {
+        let mut n = 0;
+        while s.publish(1, "t", b"x", QoS::AtLeastOnce, false).is_ok() {
+            n += 1;
+        }
+        n
+    };
+    for (limit, held) in [(0, 1), (1, 1), (3, 3), (4, 4), (99, 4)] {
+        let (mut s, _rx) = online();
+        s.set_inflight_limit(limit);
+        assert_eq!(publish_until_busy(&mut s), held, "limit {limit}");
+        assert!(s.is_full());
+        s.set_inflight_limit(4);
+        assert_eq!(publish_until_busy(&mut s), 4 - held, "raised from {limit}");
+    }
+}
