@@ -768,12 +768,16 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         if self.state != State::Connected {
             return;
         }
+        // Where the current slot's packet starts in the arena (slots are in arena order).
+        let mut offset = 0;
         for index in 0..self.outbox.len() {
             let Some(slot) = self.outbox.slots_mut().get(index).copied() else {
                 break;
             };
+            let at = offset;
+            offset += slot.bytes();
             let sent = match slot.stage {
-                Stage::Queued { dup } => match self.outbox.packet_mut(index, dup) {
+                Stage::Queued { dup } => match self.outbox.packet_at(at, &slot, dup) {
                     Some(bytes) => self.tx.push_bytes(bytes),
                     None => false,
                 },
