@@ -113,6 +113,10 @@ for image in empty session device-aliyun device-selfhosted; do
     b=$(section .bss "$ELF/$image")
     mem=$(memfns "$ELF/$image")
     if [ "$image" = empty ]; then part="-" bare="-"; else part=$(( f - EMPTY_FLASH )) bare=$(( f - EMPTY_FLASH - mem )); fi
+    # The buffer structs (DeviceBuffers, RingBuffer, a session) are all-zero when new, so their
+    # statics go to .bss; one non-zero field would put the whole image in flash as .data.
+    d=$(section .data "$ELF/$image")
+    [ "$d" -le 64 ] || die "$image: .data is $d bytes (a static initialiser with a non-zero field? it is stored in flash)"
     echo "| $image | $f | $part | $mem | $bare | $b | $(( b - EMPTY_BSS )) |" >> "$TABLE"
     $NM -S --size-sort -r -C "$ELF/$image" > "$OUT/top-symbols-$image.txt"
     [ "$image" = empty ] && continue

@@ -7,7 +7,6 @@
 #![no_std]
 #![no_main]
 
-use core::mem::MaybeUninit;
 use cortex_m_rt::entry;
 use footprint_probe::{advance, now, opaque, sink, ProbeSession, RX};
 use mqtts_core::codec::{topic, Connect, QoS};
@@ -89,9 +88,12 @@ fn relay_handler(payload: &[u8]) {
 
 #[entry]
 fn main() -> ! {
-    static mut SESSION: MaybeUninit<ProbeSession> = MaybeUninit::uninit();
+    // Both in `.bss`, built by `const fn`s (as the firmware keeps its buffers): nothing is
+    // constructed on the stack and copied, no buffer is cleared at run time.
+    static mut SESSION: ProbeSession = Session::new_default();
     static mut RX_RING: RingBuffer<RX> = RingBuffer::new();
-    let session = SESSION.write(Session::new(opaque(&CONFIG)));
+    let session = SESSION;
+    session.set_config(opaque(&CONFIG));
     let rx = RX_RING;
 
     let connect = Connect {

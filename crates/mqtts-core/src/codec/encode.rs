@@ -29,13 +29,14 @@ pub fn encode(packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError>
     encode_with(packet, out, body)
 }
 
-/// [`encode`] for what the client session sends: CONNECT, PUBLISH, PUBACK, PUBREC, PUBREL, PUBCOMP,
-/// SUBSCRIBE and UNSUBSCRIBE with [`Slice`](super::SubscribeTopics::Slice) topic lists, PINGREQ
-/// and DISCONNECT, byte for byte as [`encode`] writes them. Anything else (CONNACK, SUBACK,
-/// UNSUBACK, PINGRESP, decoded `Wire` topic lists) is refused with [`EncodeError::InvalidReturnCode`].
+/// [`encode`] for what the client session encodes: CONNECT, PUBLISH, and SUBSCRIBE and
+/// UNSUBSCRIBE with [`Slice`](super::SubscribeTopics::Slice) topic lists, byte for byte as
+/// [`encode`] writes them. Anything else (the fixed packets the session writes as bytes: PUBACK,
+/// PUBREC, PUBREL, PUBCOMP, PINGREQ, DISCONNECT; what only a server sends; decoded `Wire` topic
+/// lists) is refused with [`EncodeError::InvalidReturnCode`].
 ///
-/// It exists for code size: a device linking only this leaves the server-side encoders and the
-/// re-validation of decoded topic lists out of its image.
+/// It exists for code size: a device linking only this leaves the server-side encoders, the
+/// fixed packets and the re-validation of decoded topic lists out of its image.
 pub(crate) fn encode_client(packet: &Packet<'_>, out: &mut [u8]) -> Result<usize, EncodeError> {
     encode_with(packet, out, client_body)
 }
@@ -84,6 +85,12 @@ fn body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
         }
         Packet::UnsubAck(id) => w.ack(0xb0, id)?,
         Packet::PingResp => 0xd0,
+        Packet::PubAck(id) => w.ack(0x40, id)?,
+        Packet::PubRec(id) => w.ack(0x50, id)?,
+        Packet::PubRel(id) => w.ack(0x62, id)?,
+        Packet::PubComp(id) => w.ack(0x70, id)?,
+        Packet::PingReq => 0xc0,
+        Packet::Disconnect => 0xe0,
         Packet::Subscribe(Subscribe {
             packet_id,
             topics: topics @ SubscribeTopics::Wire(_),
@@ -96,7 +103,7 @@ fn body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
     })
 }
 
-/// The packets a client sends (see [`encode_client`]).
+/// The packets the session encodes (see [`encode_client`]).
 fn client_body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
     Ok(match *packet {
         Packet::Connect(ref c) => {
@@ -141,10 +148,6 @@ fn client_body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeErro
             w.bytes(p.payload)?;
             0x30 | u8::from(p.dup) << 3 | (p.qos as u8) << 1 | u8::from(p.retain)
         }
-        Packet::PubAck(id) => w.ack(0x40, id)?,
-        Packet::PubRec(id) => w.ack(0x50, id)?,
-        Packet::PubRel(id) => w.ack(0x62, id)?,
-        Packet::PubComp(id) => w.ack(0x70, id)?,
         Packet::Subscribe(Subscribe {
             packet_id,
             topics: SubscribeTopics::Slice(list),
@@ -153,9 +156,15 @@ fn client_body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeErro
             packet_id,
             topics: UnsubscribeTopics::Slice(list),
         }) => unsubscribe(packet_id, list.iter().copied(), w)?,
-        Packet::PingReq => 0xc0,
-        Packet::Disconnect => 0xe0,
-        Packet::ConnAck(_)
+        // The session writes these fixed packets as bytes (`TxBuf::push_ack`, `push_bytes`),
+        // so only `encode` needs them (`body`); here they would be linked for nothing.
+        Packet::PubAck(_)
+        | Packet::PubRec(_)
+        | Packet::PubRel(_)
+        | Packet::PubComp(_)
+        | Packet::PingReq
+        | Packet::Disconnect
+        | Packet::ConnAck(_)
         | Packet::SubAck(_)
         | Packet::UnsubAck(_)
         | Packet::PingResp

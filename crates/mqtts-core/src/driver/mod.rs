@@ -202,9 +202,13 @@ impl<
     > DriverBuffers<RX, TX, STORE, INFLIGHT, QOS2_IN>
 {
     /// Empty buffers. The session's timing is set by the driver that takes them.
+    ///
+    /// Every byte is zero, so a `static` of them (or of [`crate::device::DeviceBuffers`]) is
+    /// placed in `.bss`: with one non-zero field the whole image, buffers included, would be
+    /// stored in flash as `.data` (5,968 bytes at the firmware's buffer sizes).
     pub const fn new() -> Self {
         DriverBuffers {
-            session: Session::new(SessionConfig::DEFAULT),
+            session: Session::new_default(),
             rx: RingBuffer::new(),
         }
     }

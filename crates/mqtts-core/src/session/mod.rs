@@ -213,13 +213,20 @@ enum Step {
 #[derive(Debug)]
 pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>
 {
+    /// The timing. A session built by [`Session::new_default`] has zeros here and `configured`
+    /// false until [`Session::connect`] puts [`SessionConfig::DEFAULT`] in (the timers read
+    /// `config` only once connected or connecting). Every field of such a session is zero, so
+    /// a `static` holding one is zero-initialised and lands in `.bss`; a non-zero field would
+    /// put its whole image, buffers included, in flash as `.data`.
     config: SessionConfig,
+    configured: bool,
     state: State,
     /// The latest `now` given to `connect`, `poll_event` or `handle_timeout`: the reference
     /// that turns the 32-bit deadlines back into the caller's 64-bit time (`next_timeout`).
     clock: u64,
     keep_alive_ms: u32,
-    /// The current CONNECT asked for a clean session.
+    /// The current CONNECT asked for a clean session (set by `connect`, read only in
+    /// `AwaitConnAck`, which only `connect` enters).
     clean_session: bool,
     tx: TxBuf<TX>,
     outbox: Outbox<INFLIGHT, STORE>,
@@ -234,8 +241,10 @@ pub struct Session<const TX: usize, const STORE: usize, const INFLIGHT: usize, c
     surfaced: usize,
     /// Bytes of an oversized packet still to drop.
     skip: usize,
-    /// QoS 1/2 messages held at most (`1..=INFLIGHT`; see [`Session::set_inflight_limit`]).
-    inflight_limit: usize,
+    /// How far the in-flight limit is below `INFLIGHT` (the limit is `INFLIGHT - inflight_below`,
+    /// in `1..=INFLIGHT`; see [`Session::set_inflight_limit`]): stored this way round so that a
+    /// new session, without a limit, is all zeros.
+    inflight_below: usize,
 }
 
 impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: usize>
@@ -243,12 +252,31 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 {
     /// A disconnected session with an empty store.
     pub const fn new(config: SessionConfig) -> Self {
+        Self::build(config, true)
+    }
+
+    /// A disconnected session with an empty store and the [`SessionConfig::DEFAULT`] timing (or
+    /// the one [`Session::set_config`] gives it before the first connect): the same as
+    /// `Session::new(SessionConfig::DEFAULT)`, but every byte of it is zero, so a `static`
+    /// holding it (buffers included) is placed in `.bss`, where `new`'s non-zero timing would
+    /// store the whole image in flash as `.data`.
+    pub const fn new_default() -> Self {
+        const ZERO: SessionConfig = SessionConfig {
+            connack_timeout_ms: 0,
+            ping_timeout_ms: 0,
+            qos1_retry_ms: 0,
+        };
+        Self::build(ZERO, false)
+    }
+
+    const fn build(config: SessionConfig, configured: bool) -> Self {
         Session {
             config,
+            configured,
             state: State::Disconnected,
             clock: 0,
             keep_alive_ms: 0,
-            clean_session: true,
+            clean_session: false,
             tx: TxBuf::new(),
             outbox: Outbox::new(),
             incoming_qos2: heapless::Vec::new(),
@@ -260,20 +288,21 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
             ping_sent_at: None,
             surfaced: 0,
             skip: 0,
-            inflight_limit: INFLIGHT,
+            inflight_below: 0,
         }
     }
 
     /// Holds at most `limit` unacknowledged QoS 1/2 messages (clamped to `1..=INFLIGHT`): a
     /// run-time limit (the configuration's `inflight_max`) under the compile-time table size.
     pub fn set_inflight_limit(&mut self, limit: usize) {
-        self.inflight_limit = limit.clamp(1, INFLIGHT.max(1));
+        self.inflight_below = INFLIGHT.saturating_sub(limit.max(1));
     }
 
     /// Replaces the timing (for a session built with [`Session::new`] in a `const` context,
     /// before its first connection). Timers already running keep their deadlines.
     pub fn set_config(&mut self, config: SessionConfig) {
         self.config = config;
+        self.configured = true;
     }
 
     /// The connection state.
@@ -288,7 +317,8 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
 
     /// Whether a QoS 1/2 publish would be refused with [`RequestError::Busy`] now.
     pub fn is_full(&self) -> bool {
-        self.outbox.is_full() || self.outbox.len() >= self.inflight_limit
+        // `held + below >= INFLIGHT` is `held >= limit`, and also covers a full table.
+        self.outbox.len() + self.inflight_below >= INFLIGHT
     }
 
     /// Starts a new connection: queues CONNECT. Call after the transport is up; everything queued
@@ -298,6 +328,9 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         self.tx.push_packet(&Packet::Connect(*connect))?;
         self.clock = now;
         let now = millis(now);
+        if !self.configured {
+            self.set_config(SessionConfig::DEFAULT);
+        }
         self.state = State::AwaitConnAck;
         self.keep_alive_ms = u32::from(connect.keep_alive) * 1000;
         self.clean_session = connect.clean_session;
@@ -493,10 +526,13 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
                 Step::Consumed
             });
         }
-        let mut head = [0u8; 5];
-        let (a, b) = rx.readable();
-        let seen = copy_prefix(&mut head, a, b);
-        let Some(header) = codec::decode_fixed_header(&head[..seen]).map_err(decode_error)? else {
+        // The fixed header is at most 5 bytes, read in place. When they wrap around the end of
+        // the ring, `contiguous` rotates the storage (to start at 0, so again at most once per
+        // pass through the ring): cheaper in code than copying them out of the two-part view,
+        // and a packet that wraps has to be rotated for its decode anyway.
+        let seen = rx.len().min(5);
+        let head = rx.contiguous(seen).unwrap_or(&[]);
+        let Some(header) = codec::decode_fixed_header(head).map_err(decode_error)? else {
             return Ok(Step::Wait);
         };
         if self.tx.free() < ACK_LEN {
@@ -732,12 +768,16 @@ impl<const TX: usize, const STORE: usize, const INFLIGHT: usize, const QOS2_IN: 
         if self.state != State::Connected {
             return;
         }
+        // Where the current slot's packet starts in the arena (slots are in arena order).
+        let mut offset = 0;
         for index in 0..self.outbox.len() {
             let Some(slot) = self.outbox.slots_mut().get(index).copied() else {
                 break;
             };
+            let at = offset;
+            offset += slot.bytes();
             let sent = match slot.stage {
-                Stage::Queued { dup } => match self.outbox.packet_mut(index, dup) {
+                Stage::Queued { dup } => match self.outbox.packet_at(at, &slot, dup) {
                     Some(bytes) => self.tx.push_bytes(bytes),
                     None => false,
                 },
@@ -897,14 +937,4 @@ fn remove_in_order<T, const N: usize>(v: &mut heapless::Vec<T, N>, index: usize)
         tail.swap(i - 1, i);
     }
     v.pop();
-}
-
-/// Copies the first bytes of a two-part ring view into `dst`; returns how many.
-fn copy_prefix(dst: &mut [u8], a: &[u8], b: &[u8]) -> usize {
-    let mut n = 0;
-    for (d, s) in dst.iter_mut().zip(a.iter().chain(b.iter())) {
-        *d = *s;
-        n += 1;
-    }
-    n
 }

@@ -30,6 +30,13 @@ pub(crate) struct Slot {
     len: u16,
 }
 
+impl Slot {
+    /// Length of the encoded PUBLISH in the arena.
+    pub(crate) fn bytes(&self) -> usize {
+        usize::from(self.len)
+    }
+}
+
 /// Fixed-capacity store: `SLOTS` messages, `BYTES` bytes of encoded packets in total.
 #[derive(Debug)]
 pub(crate) struct Outbox<const SLOTS: usize, const BYTES: usize> {
@@ -49,10 +56,6 @@ impl<const SLOTS: usize, const BYTES: usize> Outbox<SLOTS, BYTES> {
 
     pub(crate) fn len(&self) -> usize {
         self.slots.len()
-    }
-
-    pub(crate) fn is_full(&self) -> bool {
-        self.slots.is_full()
     }
 
     pub(crate) fn contains(&self, packet_id: u16) -> bool {
@@ -103,16 +106,11 @@ impl<const SLOTS: usize, const BYTES: usize> Outbox<SLOTS, BYTES> {
         self.slots.iter_mut().find(|s| s.packet_id == packet_id)
     }
 
-    /// The encoded PUBLISH of slot `index`, with the DUP flag set when `dup`.
-    pub(crate) fn packet_mut(&mut self, index: usize, dup: bool) -> Option<&[u8]> {
-        let offset: usize = self
-            .slots
-            .iter()
-            .take(index)
-            .map(|s| usize::from(s.len))
-            .sum();
-        let len = usize::from(self.slots.get(index)?.len);
-        let bytes = self.bytes.get_mut(offset..offset + len)?;
+    /// The encoded PUBLISH of `slot`, which starts `offset` bytes into the arena (the sum of
+    /// the lengths of the slots before it: the caller walks the slots in order), with the DUP
+    /// flag set when `dup`.
+    pub(crate) fn packet_at(&mut self, offset: usize, slot: &Slot, dup: bool) -> Option<&[u8]> {
+        let bytes = self.bytes.get_mut(offset..offset + slot.bytes())?;
         if dup {
             if let Some(first) = bytes.first_mut() {
                 *first |= PUBLISH_DUP_FLAG;

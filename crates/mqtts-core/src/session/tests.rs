@@ -155,6 +155,46 @@ fn connack_timeout() {
     assert_eq!(s.handle_timeout(5_100), Err(SessionError::ConnAckTimeout));
 }
 
+/// The all-zero session the driver buffers start with (so that they sit in `.bss`) behaves as
+/// `Session::new(SessionConfig::DEFAULT)`: default timing from its first connect, the in-flight
+/// limit at `INFLIGHT` until one is set, and a given config replaces the default.
+#[test]
+fn unconfigured_session_behaves_as_the_default_config() {
+    let mut s = TestSession::new_default();
+    s.connect(100, &connect_packet()).unwrap();
+    assert_eq!(s.next_timeout(), Some(10_100));
+    assert_eq!(s.handle_timeout(10_099), Ok(()));
+    assert_eq!(s.handle_timeout(10_100), Err(SessionError::ConnAckTimeout));
+
+    let mut s = TestSession::new_default();
+    s.set_config(config());
+    s.connect(100, &connect_packet()).unwrap();
+    assert_eq!(
+        s.next_timeout(),
+        Some(5_100),
+        "a set config is not overwritten by connect"
+    );
+
+    let mut s = TestSession::new_default();
+    let mut rx = RingBuffer::<256>::new();
+    s.connect(0, &connect_packet()).unwrap();
+    drain(&mut s);
+    feed(&mut rx, &CONNACK_OK);
+    events(&mut s, 1, &mut rx).unwrap();
+    for i in 1..=4 {
+        assert!(!s.is_full(), "limit is INFLIGHT (4) before any is set");
+        assert_eq!(
+            s.publish(1, "t", b"x", QoS::AtLeastOnce, false),
+            Ok(Some(i))
+        );
+    }
+    assert!(s.is_full());
+    assert_eq!(
+        s.publish(1, "t", b"x", QoS::AtLeastOnce, false),
+        Err(RequestError::Busy)
+    );
+}
+
 #[test]
 fn subscribe_and_suback_with_a_refused_filter() {
     let (mut s, mut rx) = online();
@@ -745,4 +785,67 @@ fn requests_that_can_never_fit_are_invalid_and_temporary_lack_of_room_is_busy() 
     );
     drain(&mut s);
     assert_eq!(s.publish(1, "t", &half, QoS::AtMostOnce, false), Ok(None));
+}
+
+/// A stream of packets through a small ring, arriving in chunks of every size: fixed headers
+/// (and packets) start at every position, so headers wrap around the end of the storage at
+/// every split. Each message arrives once, intact, in order.
+#[test]
+fn fixed_headers_wrapping_the_ring_end_are_read_in_place() {
+    // QoS 0 PUBLISH, topic "t", payload [i, i]: 7 bytes, so 7 and the ring's 16 are coprime.
+    let packet = |i: u8| [0x30, 0x05, 0x00, 0x01, b't', i, i];
+    let mut total_wrapped = 0;
+    for chunk in 1..=9 {
+        let mut s = TestSession::new(config());
+        let mut rx = RingBuffer::<16>::new();
+        s.connect(0, &connect_packet()).unwrap();
+        drain(&mut s);
+        feed(&mut rx, &CONNACK_OK);
+        assert_eq!(events(&mut s, 0, &mut rx).unwrap(), [Ev::Connected(false)]);
+        let stream: Vec<u8> = (0..20u8).flat_map(packet).collect();
+        let mut got = Vec::new();
+        let mut at = 0;
+        let mut wrapped_headers = 0;
+        while at < stream.len() {
+            let end = (at + chunk).min(stream.len());
+            at += rx.push(&stream[at..end]);
+            let (a, b) = rx.readable();
+            if a.len() < 5 && !b.is_empty() {
+                wrapped_headers += 1;
+            }
+            got.extend(events(&mut s, 1, &mut rx).unwrap());
+        }
+        total_wrapped += wrapped_headers;
+        let want: Vec<Ev> = (0..20u8)
+            .map(|i| Ev::Message {
+                topic: "t".into(),
+                payload: std::vec![i, i],
+                qos: QoS::AtMostOnce,
+                dup: false,
+            })
+            .collect();
+        assert_eq!(got, want, "chunks of {chunk}");
+    }
+    assert!(total_wrapped > 0, "no fixed header wrapped the ring's end");
+}
+
+/// `set_inflight_limit` clamps to `1..=INFLIGHT`: 0 holds one message, more than the table
+/// holds the table's 4, and a limit can be raised again.
+#[test]
+fn inflight_limit_is_clamped_to_the_table() {
+    let publish_until_busy = |s: &mut TestSession| {
+        let mut n = 0;
+        while s.publish(1, "t", b"x", QoS::AtLeastOnce, false).is_ok() {
+            n += 1;
+        }
+        n
+    };
+    for (limit, held) in [(0, 1), (1, 1), (3, 3), (4, 4), (99, 4)] {
+        let (mut s, _rx) = online();
+        s.set_inflight_limit(limit);
+        assert_eq!(publish_until_busy(&mut s), held, "limit {limit}");
+        assert!(s.is_full());
+        s.set_inflight_limit(4);
+        assert_eq!(publish_until_busy(&mut s), 4 - held, "raised from {limit}");
+    }
 }
