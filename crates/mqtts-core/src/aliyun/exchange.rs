@@ -241,18 +241,17 @@ impl<const RX: usize> Exchange<RX> {
             }
         };
         self.reply = (0, total);
+        // PUBACK and DISCONNECT are fixed-form packets (MQTT 3.1.1 §3.4, §3.14), written as
+        // bytes like the session does, so the exchange links no further encoder.
         self.tx_len = 0;
         self.tx_at = 0;
-        let mut queue = |p: &Packet<'_>| -> Result<(), ExchangeError> {
-            let out = self.tx.get_mut(self.tx_len..).unwrap_or_default();
-            self.tx_len +=
-                codec::encode_client(p, out).map_err(|_| ExchangeError::RequestTooLarge)?;
-            Ok(())
-        };
         if let (QoS::AtLeastOnce, Some(id)) = (qos, packet_id) {
-            queue(&Packet::PubAck(id))?;
+            let [hi, lo] = id.to_be_bytes();
+            self.tx[..4].copy_from_slice(&[0x40, 0x02, hi, lo]);
+            self.tx_len = 4;
         }
-        queue(&Packet::Disconnect)?;
+        self.tx[self.tx_len..self.tx_len + 2].copy_from_slice(&[0xE0, 0x00]);
+        self.tx_len += 2;
         self.state = State::SendingAck;
         Ok(true)
     }
