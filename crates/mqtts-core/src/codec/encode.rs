@@ -119,10 +119,9 @@ fn client_body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeErro
             if let Some(will) = c.will {
                 flags |= 0x04 | (will.qos as u8) << 3 | u8::from(will.retain) << 5;
             }
-            w.str("MQTT")?;
-            w.u8(4)?;
-            w.u8(flags)?;
-            w.u16(c.keep_alive)?;
+            // Protocol name "MQTT", level 4, flags, keep alive: one write, not four.
+            let [ka_hi, ka_lo] = c.keep_alive.to_be_bytes();
+            w.bytes(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags, ka_hi, ka_lo])?;
             w.str(c.client_id)?;
             if let Some(will) = c.will {
                 w.topic_name(will.topic)?;
