@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Builds the footprint images for thumbv7em-none-eabihf and prints a markdown table:
 #   flash       = .text + .rodata + .data (the vector table is a section of its own: left out)
-#   MQTT part   = flash(image) - flash(empty); also shown without the compiler-builtins memory
-#                 routines (coreMQTT's published figures leave the C library out)
+#   MQTT part   = flash(image) - flash(empty), what the goals are judged on; also shown without
+#                 the compiler-builtins memory routines, and for the session that column against
+#                 coreMQTT (its published figure leaves the C library out: the like-for-like one)
 #   RAM         = .bss(image) - .bss(empty), and size_of of the session state (as built for
 #                 the target: read out of the `sizes` image)
 # Top symbols of each image go to report/top-symbols-<image>.txt.
@@ -92,6 +93,11 @@ read -r SESSION_BYTES SESSION_NOBUF_BYTES RING_BYTES < <(od -An -tu4 -v \
 # Alibaba device image within 32 KiB.
 declare -A GOAL=([session]=7140 [device-aliyun]=32768)
 declare -A GOAL_NOTE=([session]="coreMQTT v2.3.1 -Os" [device-aliyun]="32 KiB")
+declare -A LIKE_FOR_LIKE=([session]=1)
+# "**met**" or "**not met**, N over" for BYTES against GOAL
+judge() {
+    if [ "$1" -le "$2" ]; then echo "**met**"; else echo "**not met**, $(thousands $(( $1 - $2 ))) over"; fi
+}
 declare -A DESCRIBE=(
     [session]="mqtts-core session: MQTT 3.1.1, QoS 0/1/2, in-flight store with resend, wildcard routing, oversize skip"
     [device-aliyun]="whole \`Device\` on Alibaba (features \`aliyun\`, \`sign-hmacsha256\`): + driver, backoff, HMAC-SHA256 identity, Alink JSON, switches"
@@ -105,8 +111,8 @@ SUMMARY="$OUT/summary.md"
     echo "| --- | ---: | ---: | ---: | ---: | ---: | ---: |"
 } > "$TABLE"
 {
-    echo "| image (Cortex-M4F, flash bytes) | MQTT part | without compiler-builtins \`mem*\` | goal |"
-    echo "|---|---:|---:|---|"
+    echo "| image (Cortex-M4F, flash bytes) | MQTT part | without compiler-builtins \`mem*\` | goal (issue 10, judged on the MQTT part) | like for like (without \`mem*\`, as coreMQTT's figure) |"
+    echo "|---|---:|---:|---|---|"
 } > "$SUMMARY"
 for image in empty session device-aliyun device-selfhosted; do
     f=$(flash "$ELF/$image")
@@ -121,14 +127,18 @@ for image in empty session device-aliyun device-selfhosted; do
     $NM -S --size-sort -r -C "$ELF/$image" > "$OUT/top-symbols-$image.txt"
     [ "$image" = empty ] && continue
     goal="${GOAL[$image]:-}"
-    if [ -z "$goal" ]; then
-        verdict="-"
-    elif [ "$part" -le "$goal" ]; then
-        verdict="≤ $(thousands "$goal") (${GOAL_NOTE[$image]}): **met**"
-    else
-        verdict="≤ $(thousands "$goal") (${GOAL_NOTE[$image]}): **not met**, $(thousands $(( part - goal ))) over"
+    verdict="-" fair="-"
+    if [ -n "$goal" ]; then
+        verdict="≤ $(thousands "$goal") (${GOAL_NOTE[$image]}): $(judge "$part" "$goal")"
     fi
-    echo "| ${DESCRIBE[$image]} | $(thousands "$part") | $(thousands "$bare") | $verdict |" >> "$SUMMARY"
+    # coreMQTT's reference figure leaves the C library (memcpy, memset) out, so the like-for-like
+    # comparison with it is the column without mem*; the goal stays judged on the MQTT part as
+    # issue 10 states it. Shown for the session only: the 32 KiB device budget is not a library
+    # comparison.
+    if [ -n "${LIKE_FOR_LIKE[$image]:-}" ]; then
+        fair="$(thousands "$bare") vs $(thousands "$goal"): $(judge "$bare" "$goal")"
+    fi
+    echo "| ${DESCRIBE[$image]} | $(thousands "$part") | $(thousands "$bare") | $verdict | $fair |" >> "$SUMMARY"
 done
 {
     echo
