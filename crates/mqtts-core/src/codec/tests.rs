@@ -1030,3 +1030,139 @@ proptest! {
         prop_assert!(buf.is_empty());
     }
 }
+
+/// Topic strings that are often invalid as names or filters (empty, `+`/`#` misplaced, U+0000),
+/// so that the encoders' refusals are exercised, not only their output.
+fn rough_topic() -> impl Strategy<Value = String> {
+    "[a/+#\\x00é]{0,6}"
+}
+
+/// A CONNECT, PUBLISH, SUBSCRIBE or UNSUBSCRIBE (what the session encodes), valid or not: a
+/// packet id may be 0 or missing, a topic list empty, a password without a user name.
+#[derive(Debug, Clone)]
+enum ClientModel {
+    Connect {
+        client_id: String,
+        clean: bool,
+        user: Option<String>,
+        password: Option<Vec<u8>>,
+        will: Option<(String, Vec<u8>, QoS, bool)>,
+    },
+    Publish(bool, QoS, bool, String, Option<u16>, Vec<u8>),
+    Subscribe(u16, Vec<(String, QoS)>),
+    Unsubscribe(u16, Vec<String>),
+}
+
+impl ClientModel {
+    fn with_packet<R>(&self, f: impl FnOnce(Packet<'_>) -> R) -> R {
+        match self {
+            ClientModel::Connect {
+                client_id,
+                clean,
+                user,
+                password,
+                will,
+            } => f(Packet::Connect(Connect {
+                client_id,
+                keep_alive: 0x1234,
+                clean_session: *clean,
+                username: user.as_deref(),
+                password: password.as_deref(),
+                will: will.as_ref().map(|(topic, payload, qos, retain)| LastWill {
+                    topic,
+                    payload,
+                    qos: *qos,
+                    retain: *retain,
+                }),
+            })),
+            ClientModel::Publish(dup, qos, retain, topic, packet_id, payload) => {
+                f(Packet::Publish(Publish {
+                    dup: *dup,
+                    qos: *qos,
+                    retain: *retain,
+                    topic,
+                    packet_id: *packet_id,
+                    payload,
+                }))
+            }
+            ClientModel::Subscribe(packet_id, list) => {
+                let list: Vec<(&str, QoS)> = list.iter().map(|(t, q)| (t.as_str(), *q)).collect();
+                f(Packet::Subscribe(Subscribe {
+                    packet_id: *packet_id,
+                    topics: SubscribeTopics::Slice(&list),
+                }))
+            }
+            ClientModel::Unsubscribe(packet_id, list) => {
+                let list: Vec<&str> = list.iter().map(String::as_str).collect();
+                f(Packet::Unsubscribe(Unsubscribe {
+                    packet_id: *packet_id,
+                    topics: UnsubscribeTopics::Slice(&list),
+                }))
+            }
+        }
+    }
+}
+
+fn client_model() -> impl Strategy<Value = ClientModel> {
+    let id = prop_oneof![Just(0u16), 1..=u16::MAX];
+    let connect = (
+        "[a-z]{0,4}",
+        any::<bool>(),
+        prop::option::of(text()),
+        prop::option::of(bytes()),
+        prop::option::of((rough_topic(), bytes(), qos(), any::<bool>())),
+    )
+        .prop_map(
+            |(client_id, clean, user, password, will)| ClientModel::Connect {
+                client_id,
+                clean,
+                user,
+                password,
+                will,
+            },
+        );
+    let publish = (
+        any::<bool>(),
+        qos(),
+        any::<bool>(),
+        rough_topic(),
+        prop::option::of(id.clone()),
+        bytes(),
+    )
+        .prop_map(|(d, q, r, t, i, p)| ClientModel::Publish(d, q, r, t, i, p));
+    prop_oneof![
+        connect,
+        publish,
+        (
+            id.clone(),
+            prop::collection::vec((rough_topic(), qos()), 0..4)
+        )
+            .prop_map(|(i, l)| ClientModel::Subscribe(i, l)),
+        (id, prop::collection::vec(rough_topic(), 0..4))
+            .prop_map(|(i, l)| ClientModel::Unsubscribe(i, l)),
+    ]
+}
+
+proptest! {
+    /// The session's encoder and the public one agree on every client packet, valid or not, and
+    /// on every output size: the same bytes, or the same error (so the first check to fail is
+    /// the same one), including `BufferTooSmall` for an output one byte short.
+    #[test]
+    fn client_encoder_matches_encode(m in client_model(), room in 0usize..120) {
+        m.with_packet(|p| {
+            let mut full = [0u8; 200];
+            let mut lean = [0u8; 200];
+            let room = room.min(full.len());
+            let expected = encode(&p, &mut full[..room]);
+            let got = encode_client(&p, &mut lean[..room]);
+            prop_assert_eq!(got, expected);
+            if let Ok(n) = expected {
+                prop_assert_eq!(&lean[..n], &full[..n]);
+                // One byte less is refused by both, as too small.
+                prop_assert_eq!(encode_client(&p, &mut lean[..n - 1]), Err(EncodeError::BufferTooSmall));
+                prop_assert_eq!(encode(&p, &mut full[..n - 1]), Err(EncodeError::BufferTooSmall));
+            }
+            Ok(())
+        })?;
+    }
+}
