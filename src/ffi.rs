@@ -225,10 +225,8 @@ pub fn prov_load(buf: &mut [u8]) -> Result<(usize, usize), Errno> {
 pub fn prov_save(key: &str, record: &[u8]) -> Result<(), Errno> {
     // SAFETY: both slices are valid for reads of their lengths for the call; the shim copies
     // the key into a name buffer and settings copies the value to flash.
-    errno(unsafe {
-        prov::mqtts_prov_save(key.as_ptr(), key.len(), record.as_ptr(), record.len())
-    })
-    .map(|_| ())
+    errno(unsafe { prov::mqtts_prov_save(key.as_ptr(), key.len(), record.as_ptr(), record.len()) })
+        .map(|_| ())
 }
 
 /// `settings_delete("mqtts/<key>")`.

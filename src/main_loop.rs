@@ -145,7 +145,7 @@ pub fn run() -> ! {
             halt(&mut led);
         }
     };
-    let switches = match SwitchBank::new(names) {
+    let mut switches = match SwitchBank::new(names) {
         Ok(bank) => bank,
         Err(e) => {
             log::error!("CONFIG_MQTTS_SWITCH_NAMES: {:?}", e);
@@ -175,7 +175,10 @@ pub fn run() -> ! {
         }
     }
 
-    let outputs = GpioOutputs::from_devicetree();
+    let mut outputs = GpioOutputs::from_devicetree();
+    // Power-on state per switch (`power_on.<switch>`: off, on, last) and, for `last`, a keeper
+    // that stores a new state only after it has held for the hold time (flash wear).
+    let mut keepers = provision::power_on(&loaded, &mut switches, &mut outputs);
     // Before DHCP starts: setting the MAC takes the interface down and up.
     provision::set_identity_mac();
     let mut net = NetMonitor::start();
@@ -251,7 +254,9 @@ pub fn run() -> ! {
         let online = device.driver().is_online();
         let ind = Indication::of(net_ready, CLOCK_NEEDED, clock.sync.is_set(), online);
         led.set(ind.is_lit(now));
+        let keep_at = provision::keep_last(&mut keepers, device.switches(), now);
         let deadlines = [
+            keep_at,
             device.next_wakeup().filter(|_| net_ready),
             ind.next_change(now),
             clock.wakeup(now, net_ready),

@@ -19,8 +19,10 @@ use core::fmt::Write;
 use mqtts_core::config::DeviceConfig;
 use mqtts_core::firmware::identity;
 use mqtts_core::options::{self, Extra, Key, Layered};
+use mqtts_core::power_on::{LastKeeper, PowerOn, DEFAULT_HOLD_MS};
 use mqtts_core::shell::{self, Command};
-use mqtts_core::store::{self, Problem, Record};
+use mqtts_core::store::{self, Loaded, Problem, Record};
+use mqtts_core::switch::{SwitchBank, SwitchOutputs};
 use zephyr::sync::Mutex;
 
 use crate::config::DEVICE;
@@ -135,6 +137,90 @@ pub fn with_device_id<'a>(
         config.device_id = derived.map(identity::DeviceIdText::as_str);
     }
     config
+}
+
+// --- Switch power-on state ------------------------------------------------------------------
+
+/// One `last` keeper per switch (`None`: the switch's rule is not `last`).
+pub type Keepers<const N: usize> = [Option<LastKeeper>; N];
+
+/// Sets each switch to its power-on state (`power_on.<switch>`, `last.<switch>` from `loaded`)
+/// and returns the keepers of the `last` switches.
+pub fn power_on<O: SwitchOutputs, const N: usize>(
+    loaded: &Loaded<'_>,
+    switches: &mut SwitchBank<'_, N>,
+    outputs: &mut O,
+) -> Keepers<N> {
+    let mut keepers = [None; N];
+    let names = *switches.names();
+    for (i, name) in names.iter().enumerate() {
+        let rule = loaded.power_on(name);
+        let last = loaded.last(name);
+        let on = rule.initial(last);
+        if on {
+            if let Err(e) = switches.apply_index(i, true, outputs) {
+                log::warn!("power-on state of {}: {:?}", name, e);
+            }
+        }
+        if rule == PowerOn::Last {
+            keepers[i] = Some(LastKeeper::new(DEFAULT_HOLD_MS, last));
+        }
+        log::info!("switch {}: power_on {} -> {}", name, rule.as_str(), on);
+    }
+    keepers
+}
+
+/// Feeds the switch states to the keepers, stores `last.<switch>` when one says so; returns
+/// the next time a keeper needs a pass.
+pub fn keep_last<const N: usize>(
+    keepers: &mut Keepers<N>,
+    switches: &SwitchBank<'_, N>,
+    now: u64,
+) -> Option<u64> {
+    let mut next: Option<u64> = None;
+    for (i, (name, state)) in switches.iter().enumerate() {
+        let Some(keeper) = keepers.get_mut(i).and_then(Option::as_mut) else {
+            continue;
+        };
+        keeper.observe(now, state);
+        if let Some(value) = keeper.poll(now) {
+            store_last(name, value);
+        }
+        next = match (next, keeper.next_wakeup()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    next
+}
+
+fn store_last(name: &str, value: bool) {
+    let mut key = [0u8; store::MAX_KEY_LEN];
+    let prefix = options::LAST_STATE_PREFIX.as_bytes();
+    let total = prefix.len() + name.len();
+    let Some(slot) = key.get_mut(..total) else {
+        return log::warn!("switch name too long to store its state");
+    };
+    slot[..prefix.len()].copy_from_slice(prefix);
+    slot[prefix.len()..].copy_from_slice(name.as_bytes());
+    let Ok(key) = core::str::from_utf8(&key[..total]) else {
+        return;
+    };
+    let mut record = [0u8; store::MAX_RECORD_LEN];
+    let text = if value { "true" } else { "false" };
+    let written = store::encode(
+        &Record {
+            key,
+            value: Some(text),
+        },
+        &mut record,
+    )
+    .map_err(|_| -22)
+    .and_then(|n| ffi::prov_save(key, &record[..n]));
+    match written {
+        Ok(()) => log::debug!("stored {} = {}", key, text),
+        Err(e) => log::warn!("storing {} failed ({})", key, e),
+    }
 }
 
 // --- The shell ---------------------------------------------------------------------------------
@@ -275,13 +361,19 @@ fn show(sh: ShellRef, state: &mut ShellState) {
                 say(sh, format_args!("{}", line));
             }
         }
-        Err(e) => say(sh, format_args!("defaults invalid: {}: {}", e.field, e.summary())),
+        Err(e) => say(
+            sh,
+            format_args!("defaults invalid: {}: {}", e.field, e.summary()),
+        ),
     }
     for (s, p) in &loaded.power_on {
         say(sh, format_args!("power_on.{:<13} = {}", s, p.as_str()));
     }
     if pending > 0 {
-        say(sh, format_args!("(staged changes included: `mqtts apply` stores them)"));
+        say(
+            sh,
+            format_args!("(staged changes included: `mqtts apply` stores them)"),
+        );
     }
 }
 
@@ -291,7 +383,9 @@ struct ProblemText<'p, 'a>(&'p Problem<'a>);
 impl core::fmt::Debug for ProblemText<'_, '_> {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         match self.0 {
-            Problem::Damaged { offset, error } => write!(f, "{} at byte {}", error.as_str(), offset),
+            Problem::Damaged { offset, error } => {
+                write!(f, "{} at byte {}", error.as_str(), offset)
+            }
             Problem::UnknownKey { key, .. } => write!(f, "unknown key `{}`", key),
             Problem::InvalidValue { key, error } => write!(f, "`{}`: {}", key, error.summary()),
             Problem::TooManySwitchKeys { key } => write!(f, "too many switch keys (`{}`)", key),
@@ -334,7 +428,10 @@ fn apply(sh: ShellRef, state: &mut ShellState) {
         if let Err(e) = result {
             return say(
                 sh,
-                format_args!("writing `{}` failed ({}); the rest is still staged", r.key, e),
+                format_args!(
+                    "writing `{}` failed ({}); the rest is still staged",
+                    r.key, e
+                ),
             );
         }
     }
