@@ -32,6 +32,7 @@ mod sys {
         pub fn mqtts_shim_net_state() -> i32;
         pub fn mqtts_shim_sntp_sync(out_unix_s: *mut i64) -> i32;
         pub fn mqtts_shim_random_u32() -> u32;
+        pub fn mqtts_shim_set_broker(host: *const u8, len: usize, port: u16) -> i32;
     }
 }
 
@@ -151,6 +152,15 @@ pub fn sntp_sync() -> Result<i64, ShimStatus> {
 pub fn random_u32() -> u32 {
     // SAFETY: no arguments; sys_rand32_get() may be called from any thread.
     unsafe { sys::mqtts_shim_random_u32() }
+}
+
+/// The broker host and port for later connects (the effective configuration, possibly stored).
+/// Call before the first connect is submitted to the worker.
+pub fn set_broker(host: &str, port: u16) -> Result<(), ShimStatus> {
+    // SAFETY: `host` is valid for reads of its length; the shim copies it into its own buffer
+    // before returning. No connect runs yet (the worker has no job), so nothing reads the copy
+    // concurrently.
+    shim::decode(unsafe { sys::mqtts_shim_set_broker(host.as_ptr(), host.len(), port) }).map(|_| ())
 }
 
 /// Routes the `log` crate to Zephyr's log system (module "rust") and sets the level.

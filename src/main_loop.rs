@@ -156,6 +156,15 @@ pub fn run() -> ! {
         halt(&mut led); // validate() passed, so the profile parses
     };
     let cas = trusted_cas(profile, device.broker_port, config::CA_CHOICE);
+    // The worker connects to the effective broker (Kconfig or stored), not the build's.
+    if let Some(host) = device.broker_host {
+        if let Err(status) = ffi::set_broker(host, device.broker_port) {
+            log::error!(
+                "broker host not taken ({:?}): connecting to the Kconfig one",
+                status
+            );
+        }
+    }
     if device.tls {
         match ffi::tls_init() {
             Ok(embedded) if embedded.contains(cas) => {
