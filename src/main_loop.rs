@@ -134,6 +134,12 @@ pub fn run() -> ! {
         halt(&mut led);
     }
     let device = &device;
+    log::info!(
+        "effective broker {}:{} ({} stored option(s))",
+        device.broker_host.unwrap_or("<unset>"),
+        device.broker_port,
+        loaded.layered.overrides.iter().count()
+    );
     let names = match switch_names::<RELAY_COUNT>(config::SWITCH_NAMES) {
         Ok(names) => names,
         Err(e) => {
