@@ -14,6 +14,9 @@
 //! - [`transport`]: [`transport::ZephyrTransport`], the core's `Transport` over the worker and
 //!   the shim's non-blocking socket calls.
 //! - [`outputs`]: relays and the status LED from devicetree aliases.
+//! - [`provision`]: options in flash (Zephyr settings), the `mqtts` shell command and the
+//!   identity (MAC, default `device_id`) from the MCU unique ID; its `c_entry` holds the two
+//!   `#[no_mangle]` functions the C shim calls and the two `unsafe` pointer conversions.
 //! - [`net`]: link/address monitoring.
 //! - [`config`]: the Kconfig values the firmware was built with; [`uptime`]: the boot clock.
 //! - [`ffi`]: the C shim (`src/socket_shim.c`) and the logger set-up; every hand-written
@@ -37,6 +40,7 @@ pub mod ffi;
 pub mod main_loop;
 pub mod net;
 pub mod outputs;
+pub mod provision;
 pub mod transport;
 pub mod uptime;
 pub mod worker;

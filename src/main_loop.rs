@@ -27,14 +27,16 @@ use mqtts_core::firmware::ca::trusted_cas;
 use mqtts_core::firmware::clock::{ClockEvent, ClockSync};
 use mqtts_core::firmware::indicator::Indication;
 use mqtts_core::firmware::{switch_names, wait_ms, Decimal};
+use mqtts_core::store;
 use mqtts_core::switch::SwitchBank;
 use zephyr::sync::Mutex;
 use zephyr::time::{sleep, Duration};
 
-use crate::config::{self, DEVICE};
+use crate::config;
 use crate::ffi;
 use crate::net::NetMonitor;
 use crate::outputs::{GpioOutputs, StatusLed, RELAY_COUNT};
+use crate::provision;
 use crate::transport::{Shared, ZephyrTransport};
 use crate::uptime::uptime_ms;
 use crate::worker::{JobPoll, Ticket};
@@ -57,6 +59,10 @@ pub type FirmwareBuffers = DeviceBuffers<
 /// for ever, so it is never contended; it is there because a `static` shared with the rest of
 /// the program must be `Sync`, and it keeps this crate free of `static mut`.
 static BUFFERS: Mutex<FirmwareBuffers> = Mutex::new(FirmwareBuffers::new());
+
+/// The stored option records read at boot; the effective configuration borrows its text from
+/// here for the life of the program (same locking rule as [`BUFFERS`]).
+static STORED: Mutex<[u8; provision::STORE_CAP]> = Mutex::new([0; provision::STORE_CAP]);
 
 /// The device as the firmware builds it: small, it only borrows [`BUFFERS`].
 pub type FirmwareDevice<'i> = Device<
@@ -93,12 +99,47 @@ pub fn run() -> ! {
     config::log_summary();
     let mut led = StatusLed::from_devicetree();
 
-    // The rules are the core's (DeviceConfig::validate); Kconfig and CMake already refused
-    // what they can express, so this only fails on lengths and characters.
-    if let Err(e) = DEVICE.validate() {
+    // Kconfig defaults, then the options stored in flash (settings, subtree `mqtts`): the core's
+    // store::load reports and skips a damaged or foreign record, and falls back to the Kconfig
+    // defaults as a whole when the stored options together are invalid (never half of them).
+    if let Err(e) = ffi::prov_settings_init() {
+        log::error!("settings: init failed ({}): stored options unavailable", e);
+    }
+    // Never contended (only this thread, only here) and never unlocked, like BUFFERS.
+    let mut stored = STORED.lock().unwrap_or_else(|never| match never {});
+    let stored_len = provision::read_stored(&mut stored[..]);
+    let loaded = store::load(provision::defaults(), &stored[..stored_len], |p| {
+        provision::log_problem(&p)
+    });
+    // The rules are the core's (DeviceConfig::validate, through Layered::effective); Kconfig
+    // and CMake already refused what they can express.
+    let effective = match loaded.layered.effective() {
+        Ok(e) => e,
+        Err(e) => {
+            log_config_error(&e);
+            halt(&mut led);
+        }
+    };
+    if effective.registration_pending {
+        // REGISTRATION HOOK (issue 11, Alibaba dynamic registration): the lead wires
+        // mqtts_core::aliyun::register::Registration here, over a ZephyrTransport, before the
+        // MQTT identity is built; its DeviceSecret is then stored with ffi::prov_save.
+        log::error!("aliyun_auth = register: dynamic registration is not wired in this build");
+        halt(&mut led);
+    }
+    let derived_id = provision::derived_device_id();
+    let device = provision::with_device_id(effective.config, derived_id.as_ref());
+    if let Err(e) = device.validate() {
         log_config_error(&e);
         halt(&mut led);
     }
+    let device = &device;
+    log::info!(
+        "effective broker {}:{} ({} stored option(s))",
+        device.broker_host.unwrap_or("<unset>"),
+        device.broker_port,
+        loaded.layered.overrides.iter().count()
+    );
     let names = match switch_names::<RELAY_COUNT>(config::SWITCH_NAMES) {
         Ok(names) => names,
         Err(e) => {
@@ -110,24 +151,33 @@ pub fn run() -> ! {
             halt(&mut led);
         }
     };
-    let switches = match SwitchBank::new(names) {
+    let mut switches = match SwitchBank::new(names) {
         Ok(bank) => bank,
         Err(e) => {
             log::error!("CONFIG_MQTTS_SWITCH_NAMES: {:?}", e);
             halt(&mut led);
         }
     };
-    let Ok(profile) = DEVICE.profile() else {
+    let Ok(profile) = device.profile() else {
         halt(&mut led); // validate() passed, so the profile parses
     };
-    let cas = trusted_cas(profile, DEVICE.broker_port, config::CA_CHOICE);
-    if DEVICE.tls {
+    let cas = trusted_cas(profile, device.broker_port, config::CA_CHOICE);
+    // The worker connects to the effective broker (Kconfig or stored), not the build's.
+    if let Some(host) = device.broker_host {
+        if let Err(status) = ffi::set_broker(host, device.broker_port) {
+            log::error!(
+                "broker host not taken ({:?}): connecting to the Kconfig one",
+                status
+            );
+        }
+    }
+    if device.tls {
         match ffi::tls_init() {
             Ok(embedded) if embedded.contains(cas) => {
                 log::info!(
                     "trusting CA set 0x{:x} for port {}",
                     cas.bits(),
-                    DEVICE.broker_port
+                    device.broker_port
                 )
             }
             Ok(embedded) => log::error!(
@@ -140,7 +190,12 @@ pub fn run() -> ! {
         }
     }
 
-    let outputs = GpioOutputs::from_devicetree();
+    let mut outputs = GpioOutputs::from_devicetree();
+    // Power-on state per switch (`power_on.<switch>`: off, on, last) and, for `last`, a keeper
+    // that stores a new state only after it has held for the hold time (flash wear).
+    let mut keepers = provision::power_on(&loaded, &mut switches, &mut outputs);
+    // Before DHCP starts: setting the MAC takes the interface down and up.
+    provision::set_identity_mac();
     let mut net = NetMonitor::start();
     let shared = Shared::new();
     let mut clock = Clock {
@@ -169,7 +224,7 @@ pub fn run() -> ! {
 
     // The Alibaba password signs the time when it is known (the platform does not require it).
     let timestamp = clock.sync.unix_ms(uptime_ms()).map(Decimal::new);
-    let identity = match Identity::from_config(&DEVICE, timestamp.as_ref().map(Decimal::as_str)) {
+    let identity = match Identity::from_config(device, timestamp.as_ref().map(Decimal::as_str)) {
         Ok(identity) => identity,
         Err(e) => {
             match e {
@@ -182,7 +237,7 @@ pub fn run() -> ! {
     // The client id holds no secret; the password is never logged.
     log::info!("MQTT client id {}", identity.client_id());
     let transport = ZephyrTransport::new(&shared, cas);
-    let settings = DeviceSettings::from_config(&DEVICE);
+    let settings = DeviceSettings::from_config(device);
     // Never contended (only this thread, only here) and never unlocked: `run` does not return.
     // zephyr's `lock` waits forever and its error type is `Infallible`.
     let mut buffers = BUFFERS.lock().unwrap_or_else(|never| match never {});
@@ -214,7 +269,9 @@ pub fn run() -> ! {
         let online = device.driver().is_online();
         let ind = Indication::of(net_ready, CLOCK_NEEDED, clock.sync.is_set(), online);
         led.set(ind.is_lit(now));
+        let keep_at = provision::keep_last(&mut keepers, device.switches(), now);
         let deadlines = [
+            keep_at,
             device.next_wakeup().filter(|_| net_ready),
             ind.next_change(now),
             clock.wakeup(now, net_ready),

@@ -39,6 +39,23 @@ LOG_MODULE_REGISTER(mqtts_shim, LOG_LEVEL_INF);
  */
 
 BUILD_ASSERT(sizeof(CONFIG_MQTTS_BROKER_HOST) > 1, "CONFIG_MQTTS_BROKER_HOST is empty");
+
+/* The broker the worker connects to: the Kconfig values until mqtts_shim_set_broker() gives the
+ * effective (possibly stored, issue 11) ones, once, before the first connect. 253 is the longest
+ * DNS name. */
+static char broker_host[254] = CONFIG_MQTTS_BROKER_HOST;
+static uint16_t broker_port = CONFIG_MQTTS_BROKER_PORT;
+
+int mqtts_shim_set_broker(const uint8_t *host, size_t len, uint16_t port)
+{
+	if (len == 0 || len >= sizeof(broker_host)) {
+		return MQTTS_SHIM_CONFIG;
+	}
+	memcpy(broker_host, host, len);
+	broker_host[len] = '\0';
+	broker_port = port;
+	return MQTTS_SHIM_OK;
+}
 BUILD_ASSERT(CONFIG_MQTTS_BACKOFF_MIN_MS <= CONFIG_MQTTS_BACKOFF_MAX_MS,
 	     "CONFIG_MQTTS_BACKOFF_MIN_MS must not exceed CONFIG_MQTTS_BACKOFF_MAX_MS");
 BUILD_ASSERT(CONFIG_MQTTS_TELEMETRY_PERIOD_S == 0 || CONFIG_MQTTS_TELEMETRY_PERIOD_S >= 5,
@@ -277,8 +294,8 @@ static int32_t setup_tls(int fd, uint32_t ca_mask)
 		return MQTTS_SHIM_CONFIG;
 	}
 	/* One call sets both the SNI name and the name checked against the certificate. */
-	if (zsock_setsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_HOSTNAME, CONFIG_MQTTS_BROKER_HOST,
-			     sizeof(CONFIG_MQTTS_BROKER_HOST)) < 0) {
+	if (zsock_setsockopt(fd, ZSOCK_SOL_TLS, ZSOCK_TLS_HOSTNAME, broker_host,
+			     strlen(broker_host) + 1) < 0) {
 		LOG_ERR("TLS_HOSTNAME failed: errno %d", errno);
 		return MQTTS_SHIM_CONFIG;
 	}
@@ -364,12 +381,12 @@ int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd, uint32_t *out_veri
 	memset(&hints, 0, sizeof(hints));
 	hints.ai_family = NET_AF_INET;
 	hints.ai_socktype = NET_SOCK_STREAM;
-	snprintk(port, sizeof(port), "%d", CONFIG_MQTTS_BROKER_PORT);
+	snprintk(port, sizeof(port), "%d", broker_port);
 
-	ret = zsock_getaddrinfo(CONFIG_MQTTS_BROKER_HOST, port, &hints, &res);
+	ret = zsock_getaddrinfo(broker_host, port, &hints, &res);
 	if (ret != 0 || res == NULL) {
 		/* DNS_EAI_* code, a namespace of its own (not errno). */
-		LOG_WRN("DNS lookup of %s failed: %d", CONFIG_MQTTS_BROKER_HOST, ret);
+		LOG_WRN("DNS lookup of %s failed: %d", broker_host, ret);
 		return MQTTS_SHIM_DNS;
 	}
 
@@ -402,8 +419,8 @@ int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd, uint32_t *out_veri
 		int err = errno;
 
 		status = map_connect_errno(err);
-		LOG_WRN("connect to %s:%d failed: errno %d", CONFIG_MQTTS_BROKER_HOST,
-			CONFIG_MQTTS_BROKER_PORT, err);
+		LOG_WRN("connect to %s:%d failed: errno %d", broker_host,
+			broker_port, err);
 		(void)zsock_close(fd);
 		goto out;
 	}
@@ -437,7 +454,7 @@ int32_t mqtts_shim_connect(uint32_t ca_mask, int32_t *out_fd, uint32_t *out_veri
 	}
 #endif
 
-	LOG_INF("Connected to %s:%d%s", CONFIG_MQTTS_BROKER_HOST, CONFIG_MQTTS_BROKER_PORT,
+	LOG_INF("Connected to %s:%d%s", broker_host, broker_port,
 		IS_ENABLED(CONFIG_MQTTS_TLS) ? " (TLS)" : "");
 	*out_fd = fd;
 	status = MQTTS_SHIM_OK;

@@ -142,6 +142,10 @@ int32_t mqtts_shim_sntp_sync(int64_t *out_unix_s);
 /* A random word for reconnect jitter (sys_rand32_get(): not for keys). */
 uint32_t mqtts_shim_random_u32(void);
 
+/* The broker for later connects (host: len bytes, no NUL needed; copied). Call from the
+ * application thread before the first connect is submitted. MQTTS_SHIM_CONFIG if too long. */
+int mqtts_shim_set_broker(const uint8_t *host, size_t len, uint16_t port);
+
 #ifdef __cplusplus
 }
 #endif

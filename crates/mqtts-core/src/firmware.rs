@@ -6,6 +6,7 @@
 //! - [`slot`]: the one-job mailbox between the main loop and the connection worker thread.
 //! - [`clock`]: the SNTP retry and re-sync schedule, and wall-clock time from it.
 //! - [`indicator`]: the status LED pattern for each link state.
+//! - [`identity`]: the MAC address and default `device_id` derived from the MCU's unique ID.
 //! - [`verify`]: why a broker certificate was rejected (Mbed TLS verification flags).
 //!
 //! And small helpers the firmware needs around the [`Device`](crate::device::Device):
@@ -13,6 +14,7 @@
 
 pub mod ca;
 pub mod clock;
+pub mod identity;
 pub mod indicator;
 pub mod shim;
 pub mod slot;

@@ -1,0 +1,491 @@
+// SPDX-License-Identifier: Apache-2.0
+
+//! Provisioning on the device (issue 11): options stored with Zephyr settings (subtree `mqtts`,
+//! one `mqtts_core::store` record per key), the `mqtts` shell command, and the identity (MAC
+//! address and default `device_id`) derived from the MCU's unique ID.
+//!
+//! Everything that decides is in the core: the grammar (`shell::parse_args`), the option rules
+//! (`options`), the record format and what a damaged record means (`store`), the identity
+//! (`firmware::identity`). This module moves bytes between them and `src/provision_shim.c`.
+//!
+//! Staging: `set` / `unset` append a record to a RAM log ([`ShellState`]); `show` and `apply`
+//! read the flash and put the log after it, so the same `store::load` gives the result. `apply`
+//! refuses an invalid whole, writes each staged key (`settings_save_one` / `settings_delete`)
+//! and reboots (`sys_reboot(SYS_REBOOT_COLD)`): the boot path is then the only place where a
+//! configuration is taken up, so there is no second, run-time path to get wrong.
+
+use core::fmt::Write;
+
+use mqtts_core::config::DeviceConfig;
+use mqtts_core::firmware::identity;
+use mqtts_core::options::{self, Extra, Key, Layered};
+use mqtts_core::power_on::{LastKeeper, PowerOn, DEFAULT_HOLD_MS};
+use mqtts_core::shell::{self, Command};
+use mqtts_core::store::{self, Loaded, Problem, Record};
+use mqtts_core::switch::{SwitchBank, SwitchOutputs};
+use zephyr::sync::Mutex;
+
+use crate::config::DEVICE;
+use crate::ffi::{self, ShellRef};
+
+/// Bytes of stored records read at boot and by the shell (23 options of typically < 40 bytes
+/// each, plus power-on keys; a value of the maximum 256 bytes still fits several times).
+pub const STORE_CAP: usize = 2048;
+/// Bytes of staged (not yet applied) changes.
+pub const PENDING_CAP: usize = 1024;
+
+/// The build-time defaults (Kconfig) the stored options override.
+pub fn defaults() -> Layered<'static> {
+    Layered::new(DEVICE, Extra::new())
+}
+
+/// Reads every stored record into `buf`; returns the length. Problems are logged.
+pub fn read_stored(buf: &mut [u8]) -> usize {
+    match ffi::prov_load(buf) {
+        Ok((len, 0)) => len,
+        Ok((len, skipped)) => {
+            log::warn!(
+                "settings: {} stored value(s) larger than the {} B buffer were ignored",
+                skipped,
+                buf.len()
+            );
+            len
+        }
+        Err(e) => {
+            log::error!("settings: load failed ({}): starting on the defaults", e);
+            0
+        }
+    }
+}
+
+/// Logs one store problem (never a value: it may be a secret).
+pub fn log_problem(p: &Problem<'_>) {
+    match p {
+        Problem::Damaged { offset, error } => log::warn!(
+            "settings: {} at byte {}: ignored, that option keeps its default",
+            error.as_str(),
+            offset
+        ),
+        Problem::UnknownKey { key, .. } => log::warn!("settings: unknown key `{}` ignored", key),
+        Problem::InvalidValue { key, error } => log::warn!(
+            "settings: stored `{}` is invalid ({}): default kept",
+            key,
+            error.summary()
+        ),
+        Problem::TooManySwitchKeys { key } => {
+            log::warn!("settings: too many switch keys, `{}` ignored", key)
+        }
+        Problem::Rejected(e) => log::error!(
+            "settings: the stored options together are invalid ({}: {}): all ignored, \
+             running on the Kconfig defaults",
+            e.field,
+            e.summary()
+        ),
+    }
+}
+
+/// The MCU unique ID (up to 16 bytes) and its length; `None` without a hwinfo driver.
+fn unique_id(buf: &mut [u8; 16]) -> Option<&[u8]> {
+    match ffi::prov_unique_id(buf) {
+        Ok(n) if n > 0 => buf.get(..n),
+        Ok(_) => None,
+        Err(e) => {
+            log::warn!("hwinfo: no unique ID ({})", e);
+            None
+        }
+    }
+}
+
+/// Sets the derived MAC address unless the devicetree fixes one (or there is no W5500). Must
+/// run before DHCP starts: it takes the interface down and up.
+pub fn set_identity_mac() {
+    if ffi::prov_mac_fixed() {
+        log::info!("MAC address from the devicetree (local-mac-address) kept");
+        return;
+    }
+    let mut buf = [0u8; 16];
+    let Some(uid) = unique_id(&mut buf) else {
+        log::error!("no unique ID: the MAC address stays as the driver left it");
+        return;
+    };
+    match identity::mac_from_unique_id(uid) {
+        Ok(mac) => {
+            let mut text = [0u8; 17];
+            match ffi::prov_set_mac(&mac) {
+                Ok(()) => log::info!("MAC {} (derived from the MCU unique ID)", {
+                    identity::format_mac(&mac, &mut text)
+                }),
+                Err(e) => log::error!("setting the MAC address failed ({})", e),
+            }
+        }
+        Err(e) => log::error!("unique ID unusable for a MAC: {:?}", e),
+    }
+}
+
+/// The default self-hosted `device_id` from the unique ID, if one can be derived.
+pub fn derived_device_id() -> Option<identity::DeviceIdText> {
+    let mut buf = [0u8; 16];
+    identity::device_id_from_unique_id(unique_id(&mut buf)?).ok()
+}
+
+/// Fills in `device_id` from `derived` when the self-hosted profile has none.
+pub fn with_device_id<'a>(
+    mut config: DeviceConfig<'a>,
+    derived: Option<&'a identity::DeviceIdText>,
+) -> DeviceConfig<'a> {
+    if config.device_id.is_none() && config.profile != Some("aliyun") {
+        config.device_id = derived.map(identity::DeviceIdText::as_str);
+    }
+    config
+}
+
+// --- Switch power-on state ------------------------------------------------------------------
+
+/// One `last` keeper per switch (`None`: the switch's rule is not `last`).
+pub type Keepers<const N: usize> = [Option<LastKeeper>; N];
+
+/// Sets each switch to its power-on state (`power_on.<switch>`, `last.<switch>` from `loaded`)
+/// and returns the keepers of the `last` switches.
+pub fn power_on<O: SwitchOutputs, const N: usize>(
+    loaded: &Loaded<'_>,
+    switches: &mut SwitchBank<'_, N>,
+    outputs: &mut O,
+) -> Keepers<N> {
+    let mut keepers = [None; N];
+    let names = *switches.names();
+    for (i, name) in names.iter().enumerate() {
+        let rule = loaded.power_on(name);
+        let last = loaded.last(name);
+        let on = rule.initial(last);
+        if on {
+            if let Err(e) = switches.apply_index(i, true, outputs) {
+                log::warn!("power-on state of {}: {:?}", name, e);
+            }
+        }
+        if rule == PowerOn::Last {
+            keepers[i] = Some(LastKeeper::new(DEFAULT_HOLD_MS, last));
+        }
+        log::info!("switch {}: power_on {} -> {}", name, rule.as_str(), on);
+    }
+    keepers
+}
+
+/// Feeds the switch states to the keepers, stores `last.<switch>` when one says so; returns
+/// the next time a keeper needs a pass.
+pub fn keep_last<const N: usize>(
+    keepers: &mut Keepers<N>,
+    switches: &SwitchBank<'_, N>,
+    now: u64,
+) -> Option<u64> {
+    let mut next: Option<u64> = None;
+    for (i, (name, state)) in switches.iter().enumerate() {
+        let Some(keeper) = keepers.get_mut(i).and_then(Option::as_mut) else {
+            continue;
+        };
+        keeper.observe(now, state);
+        if let Some(value) = keeper.poll(now) {
+            store_last(name, value);
+        }
+        next = match (next, keeper.next_wakeup()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+    }
+    next
+}
+
+fn store_last(name: &str, value: bool) {
+    let mut key = [0u8; store::MAX_KEY_LEN];
+    let prefix = options::LAST_STATE_PREFIX.as_bytes();
+    let total = prefix.len() + name.len();
+    let Some(slot) = key.get_mut(..total) else {
+        return log::warn!("switch name too long to store its state");
+    };
+    slot[..prefix.len()].copy_from_slice(prefix);
+    slot[prefix.len()..].copy_from_slice(name.as_bytes());
+    let Ok(key) = core::str::from_utf8(&key[..total]) else {
+        return;
+    };
+    let mut record = [0u8; store::MAX_RECORD_LEN];
+    let text = if value { "true" } else { "false" };
+    let written = store::encode(
+        &Record {
+            key,
+            value: Some(text),
+        },
+        &mut record,
+    )
+    .map_err(|_| -22)
+    .and_then(|n| ffi::prov_save(key, &record[..n]));
+    match written {
+        Ok(()) => log::debug!("stored {} = {}", key, text),
+        Err(e) => log::warn!("storing {} failed ({})", key, e),
+    }
+}
+
+// --- The shell ---------------------------------------------------------------------------------
+
+/// The shell thread's state: a read buffer and the staged records.
+pub struct ShellState {
+    buf: [u8; STORE_CAP + PENDING_CAP],
+    pending: [u8; PENDING_CAP],
+    pending_len: usize,
+}
+
+impl ShellState {
+    const fn new() -> Self {
+        ShellState {
+            buf: [0; STORE_CAP + PENDING_CAP],
+            pending: [0; PENDING_CAP],
+            pending_len: 0,
+        }
+    }
+
+    /// Stored records followed by the staged ones, in `buf`; returns the length.
+    fn combined(&mut self) -> usize {
+        let len = read_stored(&mut self.buf[..STORE_CAP]);
+        let p = self.pending_len;
+        self.buf[len..len + p].copy_from_slice(&self.pending[..p]);
+        len + p
+    }
+
+    fn stage(&mut self, key: &str, value: Option<&str>) -> Result<(), &'static str> {
+        let at = self.pending_len;
+        let n = store::encode(&Record { key, value }, &mut self.pending[at..])
+            .map_err(|_| "too many staged changes: `mqtts apply` or reboot to drop them")?;
+        self.pending_len += n;
+        Ok(())
+    }
+
+    fn clear(&mut self) {
+        self.pending.fill(0);
+        self.pending_len = 0;
+    }
+}
+
+/// Only the shell thread locks it (the shell runs one command at a time).
+static SHELL: Mutex<ShellState> = Mutex::new(ShellState::new());
+
+/// A line of shell output, formatted without the heap.
+struct Line {
+    buf: [u8; 160],
+    len: usize,
+}
+
+impl Write for Line {
+    fn write_str(&mut self, s: &str) -> core::fmt::Result {
+        let n = s.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&s.as_bytes()[..n]);
+        self.len += n;
+        Ok(())
+    }
+}
+
+fn say(sh: ShellRef, args: core::fmt::Arguments<'_>) {
+    let mut line = Line {
+        buf: [0; 160],
+        len: 0,
+    };
+    let _ = line.write_fmt(args);
+    ffi::prov_print(sh, &line.buf[..line.len]);
+}
+
+/// `mqtts <words...>` from the shell.
+pub fn command(sh: ShellRef, words: &[&str]) {
+    let mut state = SHELL.lock().unwrap_or_else(|never| match never {});
+    let cmd = match shell::parse_args(words) {
+        Ok(c) => c,
+        Err(e) => return say(sh, format_args!("{}", e)),
+    };
+    match cmd {
+        Command::Show => show(sh, &mut state),
+        Command::Set {
+            key,
+            value: Some(_),
+        } if key.is_secret() => say(
+            sh,
+            format_args!(
+                "secrets are not typed on the command line: `mqtts set {}` and enter the value \
+                 when asked",
+                words[1]
+            ),
+        ),
+        Command::Set { key, value: None } if key.is_secret() => {
+            if let Err(e) = ffi::prov_read_secret(sh, words[1]) {
+                say(sh, format_args!("cannot read the value ({})", e));
+            }
+        }
+        Command::Set { value, .. } => staged(sh, state.stage(words[1], value), words[1]),
+        Command::Unset { .. } => staged(sh, state.stage(words[1], None), words[1]),
+        Command::Apply => apply(sh, &mut state),
+        Command::FactoryReset => match ffi::prov_factory_reset() {
+            Ok(n) => {
+                state.clear();
+                say(sh, format_args!("{} stored value(s) erased; rebooting", n));
+                ffi::prov_reboot();
+            }
+            Err(e) => say(sh, format_args!("factory reset failed ({})", e)),
+        },
+    }
+}
+
+fn staged(sh: ShellRef, r: Result<(), &'static str>, key: &str) {
+    match r {
+        Ok(()) => say(sh, format_args!("{} staged; `mqtts apply` stores it", key)),
+        Err(e) => say(sh, format_args!("{}", e)),
+    }
+}
+
+/// A secret typed after `mqtts set <secret>` (no echo; see provision_shim.c).
+pub fn secret_line(sh: ShellRef, key: &str, value: &str) {
+    let mut state = SHELL.lock().unwrap_or_else(|never| match never {});
+    let Some(k) = Key::parse(key) else {
+        return say(sh, format_args!("unknown option `{}`", key));
+    };
+    if let Err(e) = k.check_value(value) {
+        return say(sh, format_args!("{}", shell::ShellError::Value(e)));
+    }
+    let r = state.stage(key, Some(value));
+    staged(sh, r, key);
+}
+
+fn show(sh: ShellRef, state: &mut ShellState) {
+    let pending = state.pending_len;
+    let len = state.combined();
+    let loaded = store::load(defaults(), &state.buf[..len], |p| {
+        say(sh, format_args!("note: {:?}", ProblemText(&p)))
+    });
+    match loaded.layered.effective() {
+        Ok(e) => {
+            for line in options::show(&loaded.layered, &e.config, &e.extra) {
+                say(sh, format_args!("{}", line));
+            }
+        }
+        Err(e) => say(
+            sh,
+            format_args!("defaults invalid: {}: {}", e.field, e.summary()),
+        ),
+    }
+    for (s, p) in &loaded.power_on {
+        say(sh, format_args!("power_on.{:<13} = {}", s, p.as_str()));
+    }
+    if pending > 0 {
+        say(
+            sh,
+            format_args!("(staged changes included: `mqtts apply` stores them)"),
+        );
+    }
+}
+
+/// `{:?}` of a problem without any value text.
+struct ProblemText<'p, 'a>(&'p Problem<'a>);
+
+impl core::fmt::Debug for ProblemText<'_, '_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self.0 {
+            Problem::Damaged { offset, error } => {
+                write!(f, "{} at byte {}", error.as_str(), offset)
+            }
+            Problem::UnknownKey { key, .. } => write!(f, "unknown key `{}`", key),
+            Problem::InvalidValue { key, error } => write!(f, "`{}`: {}", key, error.summary()),
+            Problem::TooManySwitchKeys { key } => write!(f, "too many switch keys (`{}`)", key),
+            Problem::Rejected(e) => write!(f, "invalid together: {}: {}", e.field, e.summary()),
+        }
+    }
+}
+
+fn apply(sh: ShellRef, state: &mut ShellState) {
+    if state.pending_len == 0 {
+        return say(sh, format_args!("nothing staged"));
+    }
+    let len = state.combined();
+    let invalid = {
+        let mut rejected = None;
+        let loaded = store::load(defaults(), &state.buf[..len], |p| {
+            if let Problem::Rejected(e) = p {
+                rejected = Some(e);
+            }
+        });
+        rejected.or_else(|| loaded.layered.effective().err())
+    };
+    if let Some(e) = invalid {
+        let err = shell::ShellError::Value(e);
+        return say(sh, format_args!("not applied, nothing stored: {}", err));
+    }
+    // Each staged key in order; later records of a key overwrite earlier ones in flash too.
+    let mut record = [0u8; store::MAX_RECORD_LEN];
+    for entry in store::records(&state.pending[..state.pending_len]) {
+        let store::Entry::Record { record: r, .. } = entry else {
+            continue;
+        };
+        let result = match r.value {
+            Some(_) => match store::encode(&r, &mut record) {
+                Ok(n) => ffi::prov_save(r.key, &record[..n]),
+                Err(_) => Err(-22),
+            },
+            None => ffi::prov_delete(r.key),
+        };
+        if let Err(e) = result {
+            return say(
+                sh,
+                format_args!(
+                    "writing `{}` failed ({}); the rest is still staged",
+                    r.key, e
+                ),
+            );
+        }
+    }
+    record.fill(0);
+    state.clear();
+    say(sh, format_args!("stored; rebooting to use it"));
+    ffi::prov_reboot();
+}
+
+/// The C entry points of the shell (`src/provision_shim.h`): `#[no_mangle]` and the two
+/// `unsafe` calls that turn the shim's raw pointers into slices ([`ffi::shell_words`],
+/// [`ffi::text`]); nothing else in this module touches them.
+#[allow(unsafe_code)]
+mod c_entry {
+    use core::ffi::c_char;
+
+    use crate::ffi;
+
+    /// `mqtts ...`: `words` are the shell's argv after `mqtts`.
+    #[no_mangle]
+    extern "C" fn mqtts_prov_command(
+        sh: *const core::ffi::c_void,
+        count: usize,
+        words: *const *const c_char,
+    ) {
+        let mut out = [""; shell_words::MAX];
+        // SAFETY: `words`/`count` are the shell's argv after `mqtts` (provision_shim.c passes
+        // &argv[1], argc - 1); they stay valid until this handler returns, and `out` does not
+        // outlive it.
+        let n = unsafe { ffi::shell_words(words, count, &mut out) };
+        super::command(ffi::ShellRef::from_raw(sh), &out[..n]);
+    }
+
+    /// The line typed after `mqtts set <secret>`.
+    #[no_mangle]
+    extern "C" fn mqtts_prov_secret_line(
+        sh: *const core::ffi::c_void,
+        key: *const u8,
+        key_len: usize,
+        line: *const u8,
+        line_len: usize,
+    ) {
+        let sh = ffi::ShellRef::from_raw(sh);
+        // SAFETY: the shim passes its static key and line buffers with their lengths; they are
+        // wiped only after this callback returns.
+        let texts = unsafe { (ffi::text(key, key_len), ffi::text(line, line_len)) };
+        match texts {
+            (Some(k), Some(v)) => super::secret_line(sh, k, v),
+            _ => ffi::prov_print(sh, b"the value is not UTF-8 text: nothing set"),
+        }
+    }
+
+    mod shell_words {
+        /// `mqtts_core::shell::MAX_WORDS` words after `mqtts` at most (the shell allows 3).
+        pub const MAX: usize = mqtts_core::shell::MAX_WORDS;
+    }
+}
