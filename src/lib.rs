@@ -10,6 +10,8 @@
 //!
 //! - [`entry`]: `rust_main` and the two threads.
 //! - [`main_loop`]: the application thread: config check, bring-up, the `Device` poll loop.
+//! - [`register`]: Alibaba dynamic registration over [`transport::ZephyrTransport`] (the
+//!   core's `aliyun::exchange`), before the `Device` exists.
 //! - [`worker`]: the connection worker thread and the atomics under the core's slot protocol.
 //! - [`transport`]: [`transport::ZephyrTransport`], the core's `Transport` over the worker and
 //!   the shim's non-blocking socket calls.
@@ -41,6 +43,7 @@ pub mod main_loop;
 pub mod net;
 pub mod outputs;
 pub mod provision;
+pub mod register;
 pub mod transport;
 pub mod uptime;
 pub mod worker;

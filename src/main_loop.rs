@@ -37,6 +37,7 @@ use crate::ffi;
 use crate::net::NetMonitor;
 use crate::outputs::{GpioOutputs, StatusLed, RELAY_COUNT};
 use crate::provision;
+use crate::register;
 use crate::transport::{Shared, ZephyrTransport};
 use crate::uptime::uptime_ms;
 use crate::worker::{JobPoll, Ticket};
@@ -108,9 +109,10 @@ pub fn run() -> ! {
     // Never contended (only this thread, only here) and never unlocked, like BUFFERS.
     let mut stored = STORED.lock().unwrap_or_else(|never| match never {});
     let stored_len = provision::read_stored(&mut stored[..]);
-    let loaded = store::load(provision::defaults(), &stored[..stored_len], |p| {
+    let mut loaded = store::load(provision::defaults(), &stored[..stored_len], |p| {
         provision::log_problem(&p)
     });
+    provision::ignore_build_time(&mut loaded.layered.overrides);
     // The rules are the core's (DeviceConfig::validate, through Layered::effective); Kconfig
     // and CMake already refused what they can express.
     let effective = match loaded.layered.effective() {
@@ -120,18 +122,19 @@ pub fn run() -> ! {
             halt(&mut led);
         }
     };
-    if effective.registration_pending {
-        // REGISTRATION HOOK (issue 11, Alibaba dynamic registration): the lead wires
-        // mqtts_core::aliyun::register::Registration here, over a ZephyrTransport, before the
-        // MQTT identity is built; its DeviceSecret is then stored with ffi::prov_save.
-        log::error!("aliyun_auth = register: dynamic registration is not wired in this build");
-        halt(&mut led);
-    }
+    // `aliyun_auth = register` with no DeviceSecret yet: the configuration is complete except
+    // for the secret, which the registration below obtains once the network and clock are up.
+    let registration = effective
+        .registration_pending
+        .then_some(effective.extra.aliyun_product_secret)
+        .flatten();
     let derived_id = provision::derived_device_id();
     let device = provision::with_device_id(effective.config, derived_id.as_ref());
-    if let Err(e) = device.validate() {
-        log_config_error(&e);
-        halt(&mut led);
+    if registration.is_none() {
+        if let Err(e) = device.validate() {
+            log_config_error(&e);
+            halt(&mut led);
+        }
     }
     let device = &device;
     log::info!(
@@ -220,6 +223,15 @@ pub fn run() -> ! {
             net.next_warning(),
         ];
         sleep_ms(wait_ms(now, &deadlines, MAX_WAIT_MS));
+    }
+
+    if let Some(product_secret) = registration {
+        // Reboots after storing the DeviceSecret; returns only when that did not happen.
+        match register::register_and_reboot(device, product_secret, &shared, cas) {
+            register::Outcome::Refused => halt(&mut led),
+            register::Outcome::Failed => register::retry_later(),
+        }
+        halt(&mut led);
     }
 
     // The Alibaba password signs the time when it is known (the platform does not require it).
@@ -372,7 +384,7 @@ fn log_config_error(e: &ConfigError) {
 /// Stops for good after a configuration error: the LED blinks the halt pattern, nothing else
 /// runs (relays stay off).
 fn halt(led: &mut StatusLed) -> ! {
-    log::error!("firmware halted: fix the configuration and rebuild");
+    log::error!("firmware halted: fix the configuration (`mqtts` shell or Kconfig) and reset");
     loop {
         let now = uptime_ms();
         led.set(Indication::Halted.is_lit(now));

@@ -18,7 +18,7 @@ use core::fmt::Write;
 
 use mqtts_core::config::DeviceConfig;
 use mqtts_core::firmware::identity;
-use mqtts_core::options::{self, Extra, Key, Layered};
+use mqtts_core::options::{self, Extra, Key, Layered, OptionId};
 use mqtts_core::power_on::{LastKeeper, PowerOn, DEFAULT_HOLD_MS};
 use mqtts_core::shell::{self, Command};
 use mqtts_core::store::{self, Loaded, Problem, Record};
@@ -315,6 +315,14 @@ pub fn command(sh: ShellRef, words: &[&str]) {
                 say(sh, format_args!("cannot read the value ({})", e));
             }
         }
+        Command::Set { key, .. } | Command::Unset { key } if is_build_time(key) => say(
+            sh,
+            format_args!(
+                "{} is fixed when the firmware is built on this device (CONFIG_MQTTS_TLS, \
+                 CONFIG_MQTTS_TLS_PEER_VERIFY): change it in menuconfig and rebuild",
+                words[1]
+            ),
+        ),
         Command::Set { value, .. } => staged(sh, state.stage(words[1], value), words[1]),
         Command::Unset { .. } => staged(sh, state.stage(words[1], None), words[1]),
         Command::Apply => apply(sh, &mut state),
@@ -326,6 +334,30 @@ pub fn command(sh: ShellRef, words: &[&str]) {
             }
             Err(e) => say(sh, format_args!("factory reset failed ({})", e)),
         },
+    }
+}
+
+/// Options the socket shim takes from Kconfig at build time (`src/socket_shim.c`: the TLS
+/// socket, the CA set and the verification mode are compiled in), so a stored value could not
+/// take effect: the shell refuses them and [`ignore_build_time`] drops stored ones at boot.
+pub fn is_build_time(key: Key<'_>) -> bool {
+    matches!(
+        key,
+        Key::Option(OptionId::Tls) | Key::Option(OptionId::TlsPeerVerify)
+    )
+}
+
+/// Drops stored values of [`is_build_time`] options from the overrides (with a warning), so the
+/// effective configuration says what the socket really does.
+pub fn ignore_build_time(overrides: &mut options::Overrides<'_>) {
+    for id in [OptionId::Tls, OptionId::TlsPeerVerify] {
+        if overrides.get(id).is_some() {
+            log::warn!(
+                "stored {} ignored: fixed at build time on this device (Kconfig)",
+                id.name()
+            );
+            overrides.put(id, None);
+        }
     }
 }
 
