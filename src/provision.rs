@@ -194,6 +194,23 @@ pub fn keep_last<const N: usize>(
     next
 }
 
+/// Stores `key = value` as one core store record under `mqtts/<key>` (`settings_save_one`);
+/// the record buffer is wiped afterwards, since it may have held a secret.
+pub fn save(key: &str, value: &str) -> Result<(), ffi::Errno> {
+    let mut record = [0u8; store::MAX_RECORD_LEN];
+    let written = store::encode(
+        &Record {
+            key,
+            value: Some(value),
+        },
+        &mut record,
+    )
+    .map_err(|_| -22) // EINVAL: key or value longer than a record holds
+    .and_then(|n| ffi::prov_save(key, &record[..n]));
+    record.fill(0);
+    written
+}
+
 fn store_last(name: &str, value: bool) {
     let mut key = [0u8; store::MAX_KEY_LEN];
     let prefix = options::LAST_STATE_PREFIX.as_bytes();
@@ -206,17 +223,8 @@ fn store_last(name: &str, value: bool) {
     let Ok(key) = core::str::from_utf8(&key[..total]) else {
         return;
     };
-    let mut record = [0u8; store::MAX_RECORD_LEN];
     let text = if value { "true" } else { "false" };
-    let written = store::encode(
-        &Record {
-            key,
-            value: Some(text),
-        },
-        &mut record,
-    )
-    .map_err(|_| -22)
-    .and_then(|n| ffi::prov_save(key, &record[..n]));
+    let written = save(key, text);
     match written {
         Ok(()) => log::debug!("stored {} = {}", key, text),
         Err(e) => log::warn!("storing {} failed ({})", key, e),

@@ -18,10 +18,10 @@ use mqtts_core::aliyun::sign::MqttCredentials;
 use mqtts_core::config::DeviceConfig;
 use mqtts_core::firmware::ca::CaSet;
 use mqtts_core::options::OptionId;
-use mqtts_core::store::{self, Record};
 use zephyr::time::{sleep, Duration};
 
 use crate::ffi;
+use crate::provision;
 use crate::transport::{Shared, ZephyrTransport};
 use crate::uptime::uptime_ms;
 
@@ -120,19 +120,7 @@ pub fn register_and_reboot(
 
 /// Stores `aliyun_device_secret` (a core store record, like every option) and reboots.
 fn store_and_reboot(secret: &str) -> Outcome {
-    let key = OptionId::AliyunDeviceSecret.name();
-    let mut record = [0u8; store::MAX_RECORD_LEN];
-    let stored = store::encode(
-        &Record {
-            key,
-            value: Some(secret),
-        },
-        &mut record,
-    )
-    .map_err(|_| -22)
-    .and_then(|n| ffi::prov_save(key, &record[..n]));
-    // The record held the secret; it is not needed any more.
-    record.fill(0);
+    let stored = provision::save(OptionId::AliyunDeviceSecret.name(), secret);
     match stored {
         Ok(()) => {
             log::info!("registration: device secret received and stored; rebooting");
