@@ -26,7 +26,7 @@ LOG_MODULE_REGISTER(mqtts_prov, LOG_LEVEL_INF);
 
 #define SUBTREE "mqtts"
 /* "mqtts/" + the longest store key (mqtts_core::store::MAX_KEY_LEN = 64) + NUL. */
-#define NAME_MAX (sizeof(SUBTREE) + 64 + 1)
+#define MQTTS_SETTINGS_NAME_MAX (sizeof(SUBTREE) + 64 + 1)
 /* Longest secret line (store::MAX_VALUE_LEN = 256). */
 #define SECRET_MAX 256
 
@@ -85,7 +85,7 @@ int mqtts_prov_load(uint8_t *buf, size_t cap, size_t *out_len)
 
 int mqtts_prov_save(const uint8_t *key, size_t key_len, const uint8_t *record, size_t len)
 {
-	char name[NAME_MAX];
+	char name[MQTTS_SETTINGS_NAME_MAX];
 	int rc = make_name(name, key, key_len);
 
 	return rc < 0 ? rc : settings_save_one(name, record, len);
@@ -93,7 +93,7 @@ int mqtts_prov_save(const uint8_t *key, size_t key_len, const uint8_t *record, s
 
 int mqtts_prov_delete(const uint8_t *key, size_t key_len)
 {
-	char name[NAME_MAX];
+	char name[MQTTS_SETTINGS_NAME_MAX];
 	int rc = make_name(name, key, key_len);
 
 	return rc < 0 ? rc : settings_delete(name);
@@ -103,7 +103,7 @@ int mqtts_prov_delete(const uint8_t *key, size_t key_len)
  * entries while it is iterating over them. */
 #define RESET_MAX 40
 struct reset_ctx {
-	char names[RESET_MAX][NAME_MAX];
+	char names[RESET_MAX][MQTTS_SETTINGS_NAME_MAX];
 	int count;
 };
 
@@ -151,6 +151,12 @@ int mqtts_prov_unique_id(uint8_t *buf, size_t cap)
 
 int mqtts_prov_set_mac(const uint8_t *mac6)
 {
+#if !defined(CONFIG_NET_L2_ETHERNET_MGMT)
+	/* native_sim (no W5500, no Ethernet L2): mqtts_prov_mac_fixed() is 1 there, so this is
+	 * never called; without the option the net_mgmt request handler is not linked. */
+	ARG_UNUSED(mac6);
+	return -ENOTSUP;
+#else
 	struct net_if *iface = net_if_get_default();
 	struct ethernet_req_params params;
 	int rc;
@@ -173,6 +179,7 @@ int mqtts_prov_set_mac(const uint8_t *mac6)
 		return rc;
 	}
 	return (up < 0 && up != -EALREADY) ? up : 0;
+#endif
 }
 
 void mqtts_prov_print(const void *sh, const uint8_t *text, size_t len)
