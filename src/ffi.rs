@@ -183,6 +183,9 @@ mod prov {
         pub fn mqtts_prov_load(buf: *mut u8, cap: usize, out_len: *mut usize) -> i32;
         pub fn mqtts_prov_save(key: *const u8, key_len: usize, rec: *const u8, len: usize) -> i32;
         pub fn mqtts_prov_delete(key: *const u8, key_len: usize) -> i32;
+        pub fn mqtts_prov_journal_save(data: *const u8, len: usize) -> i32;
+        pub fn mqtts_prov_journal_load(buf: *mut u8, cap: usize, out_len: *mut usize) -> i32;
+        pub fn mqtts_prov_journal_delete() -> i32;
         pub fn mqtts_prov_factory_reset() -> i32;
         pub fn mqtts_prov_unique_id(buf: *mut u8, cap: usize) -> i32;
         pub fn mqtts_prov_mac_fixed() -> i32;
@@ -245,7 +248,30 @@ pub fn prov_delete(key: &str) -> Result<(), Errno> {
     errno(unsafe { prov::mqtts_prov_delete(key.as_ptr(), key.len()) }).map(|_| ())
 }
 
-/// Deletes every stored `mqtts/...` value; returns how many.
+/// `settings_save_one("mqapply", data)`: the whole change set of one `mqtts apply`.
+pub fn prov_journal_save(data: &[u8]) -> Result<(), Errno> {
+    // SAFETY: `data` is valid for reads of its length for the call; settings copies it.
+    errno(unsafe { prov::mqtts_prov_journal_save(data.as_ptr(), data.len()) }).map(|_| ())
+}
+
+/// Reads the apply journal into `buf`: `(length, values skipped for size)`; `(0, 0)` when
+/// there is none.
+pub fn prov_journal_load(buf: &mut [u8]) -> Result<(usize, usize), Errno> {
+    let mut len = 0usize;
+    // SAFETY: as `prov_load`.
+    let skipped = errno(unsafe {
+        prov::mqtts_prov_journal_load(buf.as_mut_ptr(), buf.len(), &mut len)
+    })?;
+    Ok((len.min(buf.len()), skipped))
+}
+
+/// `settings_delete("mqapply")` (no error when there is none).
+pub fn prov_journal_delete() -> Result<(), Errno> {
+    // SAFETY: no arguments.
+    errno(unsafe { prov::mqtts_prov_journal_delete() }).map(|_| ())
+}
+
+/// Deletes the apply journal and every stored `mqtts/...` value; returns how many values.
 pub fn prov_factory_reset() -> Result<usize, Errno> {
     // SAFETY: no arguments.
     errno(unsafe { prov::mqtts_prov_factory_reset() })

@@ -82,10 +82,28 @@ pub type FirmwareDevice<'i> = Device<
 /// ([`BUFFERS`] is a `static`). The `Device` counts twice: `Device::new` returns it by value and
 /// Rust does not promise to write it in place, so one temporary may exist while it is built; it
 /// is small now (it only borrows the buffers), so the second copy costs a few hundred bytes.
+///
+/// Before the `Device` exists the same stack holds, one after the other, the apply journal's
+/// buffer ([`provision::finish_interrupted_apply`]: `PENDING_CAP` and a record) and the
+/// dynamic registration's objects ([`register::STACK_OBJECTS`]); the larger of the two phases
+/// counts.
 pub const APP_STACK_SIZE: usize = config::APP_STACK_BASE
-    + 2 * size_of::<FirmwareDevice<'static>>()
-    + size_of::<Identity<'static>>()
+    + larger(
+        2 * size_of::<FirmwareDevice<'static>>() + size_of::<Identity<'static>>(),
+        larger(
+            register::STACK_OBJECTS,
+            provision::PENDING_CAP + store::MAX_RECORD_LEN,
+        ),
+    )
     + size_of::<Shared>();
+
+const fn larger(a: usize, b: usize) -> usize {
+    if a > b {
+        a
+    } else {
+        b
+    }
+}
 
 /// Whether TLS needs the clock before the first handshake.
 const CLOCK_NEEDED: bool = cfg!(CONFIG_MQTTS_TLS);
@@ -108,7 +126,18 @@ pub fn run() -> ! {
     }
     // Never contended (only this thread, only here) and never unlocked, like BUFFERS.
     let mut stored = STORED.lock().unwrap_or_else(|never| match never {});
-    let stored_len = provision::read_stored(&mut stored[..]);
+    let stored_len = match provision::finish_interrupted_apply() {
+        provision::Journal::None | provision::Journal::Completed => {
+            provision::read_stored(&mut stored[..])
+        }
+        provision::Journal::Unfinished => {
+            log::error!(
+                "settings: stored options may be half of an `mqtts apply`: running on the \
+                 Kconfig defaults; `mqtts apply` again or `mqtts factory-reset`"
+            );
+            0
+        }
+    };
     let mut loaded = store::load(provision::defaults(), &stored[..stored_len], |p| {
         provision::log_problem(&p)
     });

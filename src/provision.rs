@@ -10,9 +10,11 @@
 //!
 //! Staging: `set` / `unset` append a record to a RAM log ([`ShellState`]); `show` and `apply`
 //! read the flash and put the log after it, so the same `store::load` gives the result. `apply`
-//! refuses an invalid whole, writes each staged key (`settings_save_one` / `settings_delete`)
-//! and reboots (`sys_reboot(SYS_REBOOT_COLD)`): the boot path is then the only place where a
-//! configuration is taken up, so there is no second, run-time path to get wrong.
+//! refuses an invalid whole, writes the log as one setting (the journal), then each staged key
+//! (`settings_save_one` / `settings_delete`), deletes the journal and reboots
+//! (`sys_reboot(SYS_REBOOT_COLD)`): the boot path is then the only place where a configuration
+//! is taken up, so there is no second, run-time path to get wrong, and a boot that finds a
+//! journal finishes the apply first ([`finish_interrupted_apply`]).
 
 use core::fmt::Write;
 
@@ -452,33 +454,126 @@ fn apply(sh: ShellRef, state: &mut ShellState) {
         let err = shell::ShellError::Value(e);
         return say(sh, format_args!("not applied, nothing stored: {}", err));
     }
-    // Each staged key in order; later records of a key overwrite earlier ones in flash too.
+    // Never half-applied: the whole change set goes to flash as one setting first (the
+    // journal, written atomically by the backend), then key by key. A reset in between leaves
+    // the journal, and the next boot writes the keys again before anything is loaded
+    // ([`finish_interrupted_apply`]).
+    let change_set = &state.pending[..state.pending_len];
+    if let Err(e) = ffi::prov_journal_save(change_set) {
+        return say(
+            sh,
+            format_args!("not applied, nothing stored: writing the change set failed ({})", e),
+        );
+    }
+    match write_records(change_set) {
+        Ok(()) => {
+            if let Err(e) = ffi::prov_journal_delete() {
+                log::warn!("settings: removing the apply journal failed ({}); boot retries", e);
+            }
+            say(sh, format_args!("stored; rebooting to use it"));
+        }
+        Err((key, e)) => say(
+            sh,
+            format_args!(
+                "writing `{}` failed ({}); rebooting: the boot finishes the apply",
+                key, e
+            ),
+        ),
+    }
+    state.clear();
+    ffi::prov_reboot();
+}
+
+/// Writes each record of a change set in order (`settings_save_one` / `settings_delete`);
+/// a later record of a key overwrites an earlier one in flash too. Stops at the first
+/// failure and names its key.
+fn write_records(change_set: &[u8]) -> Result<(), (&str, ffi::Errno)> {
     let mut record = [0u8; store::MAX_RECORD_LEN];
-    for entry in store::records(&state.pending[..state.pending_len]) {
+    let mut result = Ok(());
+    for entry in store::records(change_set) {
         let store::Entry::Record { record: r, .. } = entry else {
             continue;
         };
-        let result = match r.value {
+        let written = match r.value {
             Some(_) => match store::encode(&r, &mut record) {
                 Ok(n) => ffi::prov_save(r.key, &record[..n]),
                 Err(_) => Err(-22),
             },
             None => ffi::prov_delete(r.key),
         };
-        if let Err(e) = result {
-            return say(
-                sh,
-                format_args!(
-                    "writing `{}` failed ({}); the rest is still staged",
-                    r.key, e
-                ),
-            );
+        if let Err(e) = written {
+            result = Err((r.key, e));
+            break;
         }
     }
-    record.fill(0);
-    state.clear();
-    say(sh, format_args!("stored; rebooting to use it"));
-    ffi::prov_reboot();
+    record.fill(0); // it may have held a secret
+    result
+}
+
+/// What the boot found of an `mqtts apply` that a reset interrupted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Journal {
+    /// No journal: the stored options are complete.
+    None,
+    /// A journal was found and its keys are now written: the stored options are complete.
+    Completed,
+    /// The journal could not be read or written: the stored options may be half of an apply,
+    /// so the boot runs on the Kconfig defaults (the journal stays for the next boot).
+    Unfinished,
+}
+
+/// Finishes an `mqtts apply` that a reset interrupted: writes the journal's keys again, then
+/// deletes it. Runs at boot before the stored options are read. A journal that is not a
+/// sequence of whole store records (it was written in one piece, so it is foreign) is reported
+/// and deleted without writing any of it.
+pub fn finish_interrupted_apply() -> Journal {
+    // On the application thread's stack, at boot before the device runs (its stack budget is
+    // the device's poll; this returns before). Not the shell's buffers: boards without the
+    // shell (CONFIG_SHELL=n) still finish a journal an earlier image left.
+    let mut buf = [0u8; PENDING_CAP];
+    let result = replay_journal(&mut buf);
+    buf.fill(0); // the change set may hold a secret
+    result
+}
+
+fn replay_journal(buf: &mut [u8]) -> Journal {
+    let len = match ffi::prov_journal_load(buf) {
+        Ok((0, 0)) => return Journal::None,
+        Ok((len, 0)) => len,
+        Ok((_, _)) => {
+            log::error!("settings: apply journal larger than {} B: deleted", PENDING_CAP);
+            return forget_journal(Journal::None);
+        }
+        Err(e) => {
+            log::error!("settings: reading the apply journal failed ({})", e);
+            return Journal::Unfinished;
+        }
+    };
+    let change_set = &buf[..len];
+    if store::records(change_set).any(|e| !matches!(e, store::Entry::Record { .. })) {
+        log::error!("settings: apply journal damaged: deleted, nothing of it written");
+        return forget_journal(Journal::None);
+    }
+    match write_records(change_set) {
+        Ok(()) => {
+            log::info!("settings: an interrupted `mqtts apply` was completed");
+            forget_journal(Journal::Completed)
+        }
+        Err((key, e)) => {
+            log::error!("settings: finishing an interrupted apply failed at `{}` ({})", key, e);
+            Journal::Unfinished
+        }
+    }
+}
+
+fn forget_journal(then: Journal) -> Journal {
+    match ffi::prov_journal_delete() {
+        Ok(()) => then,
+        Err(e) => {
+            log::error!("settings: deleting the apply journal failed ({})", e);
+            Journal::Unfinished
+        }
+    }
 }
 
 /// The C entry points of the shell (`src/provision_shim.h`): `#[no_mangle]` and the two

@@ -16,7 +16,9 @@
 #include <zephyr/net/net_if.h>
 #include <zephyr/net/net_mgmt.h>
 #include <zephyr/settings/settings.h>
+#if defined(CONFIG_SHELL)
 #include <zephyr/shell/shell.h>
+#endif
 #include <zephyr/drivers/hwinfo.h>
 #include <zephyr/sys/reboot.h>
 
@@ -99,12 +101,39 @@ int mqtts_prov_delete(const uint8_t *key, size_t key_len)
 	return rc < 0 ? rc : settings_delete(name);
 }
 
-/* Names are collected first and deleted after the load: the backend is not asked to delete
- * entries while it is iterating over them. */
-#define RESET_MAX 40
+/* The change set of one `mqtts apply` (the staged records, concatenated) is first written as
+ * this single setting, then key by key, then deleted; a boot that finds it writes the keys
+ * again (src/provision.rs). The name shares no prefix with SUBTREE: settings_name_steq()
+ * matches prefixes, so "mqtts" would also select "mqtts..." names. */
+#define JOURNAL "mqapply"
+
+int mqtts_prov_journal_save(const uint8_t *data, size_t len)
+{
+	return settings_save_one(JOURNAL, data, len);
+}
+
+int mqtts_prov_journal_load(uint8_t *buf, size_t cap, size_t *out_len)
+{
+	struct load_ctx ctx = {.buf = buf, .cap = cap, .len = 0, .skipped = 0};
+	int rc = settings_load_subtree_direct(JOURNAL, load_cb, &ctx);
+
+	*out_len = ctx.len;
+	return rc < 0 ? rc : ctx.skipped;
+}
+
+int mqtts_prov_journal_delete(void)
+{
+	return settings_delete(JOURNAL);
+}
+
+/* One name at a time: the callback keeps the first `mqtts/...` name and stops the load
+ * (a non-zero return ends it), the name is deleted after the load returns, and the load runs
+ * again. The backend is never asked to delete an entry while it iterates, and no list of names
+ * is held in RAM. Bounded, in case a delete does not take effect. */
+#define RESET_MAX 200
 struct reset_ctx {
-	char names[RESET_MAX][MQTTS_SETTINGS_NAME_MAX];
-	int count;
+	char name[MQTTS_SETTINGS_NAME_MAX];
+	bool found;
 };
 
 static int reset_cb(const char *key, size_t len, settings_read_cb read_cb, void *cb_arg,
@@ -116,30 +145,37 @@ static int reset_cb(const char *key, size_t len, settings_read_cb read_cb, void 
 	ARG_UNUSED(len);
 	ARG_UNUSED(read_cb);
 	ARG_UNUSED(cb_arg);
-	if (ctx->count < RESET_MAX && make_name(ctx->names[ctx->count], (const uint8_t *)key,
-						klen) == 0) {
-		ctx->count++;
-	}
-	return 0;
+	ctx->found = make_name(ctx->name, (const uint8_t *)key, klen) == 0;
+	return ctx->found ? 1 : 0;
 }
 
 int mqtts_prov_factory_reset(void)
 {
-	static struct reset_ctx ctx; /* ~2.8 KB: not on the shell thread's stack */
+	struct reset_ctx ctx;
 	int rc;
+	int count = 0;
 
-	ctx.count = 0;
-	rc = settings_load_subtree_direct(SUBTREE, reset_cb, &ctx);
+	/* An unfinished apply must not come back after the reset. */
+	rc = settings_delete(JOURNAL);
 	if (rc < 0) {
 		return rc;
 	}
-	for (int i = 0; i < ctx.count; i++) {
-		rc = settings_delete(ctx.names[i]);
+	while (count < RESET_MAX) {
+		ctx.found = false;
+		rc = settings_load_subtree_direct(SUBTREE, reset_cb, &ctx);
 		if (rc < 0) {
 			return rc;
 		}
+		if (!ctx.found) {
+			return count;
+		}
+		rc = settings_delete(ctx.name);
+		if (rc < 0) {
+			return rc;
+		}
+		count++;
 	}
-	return ctx.count;
+	return -ELOOP;
 }
 
 int mqtts_prov_unique_id(uint8_t *buf, size_t cap)
@@ -181,6 +217,14 @@ int mqtts_prov_set_mac(const uint8_t *mac6)
 	return (up < 0 && up != -EALREADY) ? up : 0;
 #endif
 }
+
+void mqtts_prov_reboot(void)
+{
+	sys_reboot(SYS_REBOOT_COLD);
+}
+
+/* --- The shell part (not built where CONFIG_SHELL=n: nucleo_f401re, RAM) ---------------- */
+#if defined(CONFIG_SHELL)
 
 void mqtts_prov_print(const void *sh, const uint8_t *text, size_t len)
 {
@@ -269,14 +313,10 @@ int mqtts_prov_read_secret(const void *sh, const uint8_t *key, size_t key_len)
 	return 0;
 }
 
-void mqtts_prov_reboot(void)
-{
-	sys_reboot(SYS_REBOOT_COLD);
-}
-
 /* --- The `mqtts` command -------------------------------------------------------------------
  * One handler for the group: the grammar is mqtts_core::shell::parse_args, which wants the
- * words after `mqtts`. Mandatory 1 (the subcommand), optional 2 (option, value).
+ * words after `mqtts`. Mandatory 2 (the shell counts `mqtts` itself, then the subcommand),
+ * optional 2 (option, value).
  */
 static int cmd_mqtts(const struct shell *sh, size_t argc, char **argv)
 {
@@ -288,6 +328,27 @@ SHELL_CMD_ARG_REGISTER(mqtts, NULL,
 		       "Device options: mqtts show | set <option> [<value>] | unset <option> | "
 		       "apply | factory-reset",
 		       cmd_mqtts, 2, 2);
+
+#else /* !CONFIG_SHELL */
+
+/* Rust's shell entry points are never called without the command table, and the linker drops
+ * them; these keep the symbols they refer to defined all the same. */
+void mqtts_prov_print(const void *sh, const uint8_t *text, size_t len)
+{
+	ARG_UNUSED(sh);
+	ARG_UNUSED(text);
+	ARG_UNUSED(len);
+}
+
+int mqtts_prov_read_secret(const void *sh, const uint8_t *key, size_t key_len)
+{
+	ARG_UNUSED(sh);
+	ARG_UNUSED(key);
+	ARG_UNUSED(key_len);
+	return -ENOTSUP;
+}
+
+#endif /* CONFIG_SHELL */
 
 /* The W5500 node, if the board has one enabled. */
 #define MQTTS_W5500_NODE DT_COMPAT_GET_ANY_STATUS_OKAY(wiznet_w5500)

@@ -29,7 +29,13 @@ int mqtts_prov_load(uint8_t *buf, size_t cap, size_t *out_len);
 int mqtts_prov_save(const uint8_t *key, size_t key_len, const uint8_t *record, size_t len);
 /* settings_delete("mqtts/<key>"). */
 int mqtts_prov_delete(const uint8_t *key, size_t key_len);
-/* Deletes every setting under `mqtts/`; returns how many, or a negative errno. */
+/* The apply journal, one setting `mqapply` holding a whole change set (concatenated store
+ * records): settings_save_one / load (as mqtts_prov_load) / settings_delete. */
+int mqtts_prov_journal_save(const uint8_t *data, size_t len);
+int mqtts_prov_journal_load(uint8_t *buf, size_t cap, size_t *out_len);
+int mqtts_prov_journal_delete(void);
+/* Deletes the journal and every setting under `mqtts/`; returns how many settings, or a
+ * negative errno. */
 int mqtts_prov_factory_reset(void);
 /* hwinfo_get_device_id(): bytes written (> 0) or a negative errno. */
 int mqtts_prov_unique_id(uint8_t *buf, size_t cap);

@@ -27,6 +27,14 @@ use crate::uptime::uptime_ms;
 
 /// Receive buffer of the exchange: Alibaba's CONNACK and reply PUBLISH (a short JSON object).
 const RX_LEN: usize = 512;
+
+/// The objects [`register_and_reboot`] keeps on the application thread's stack (the request's
+/// credentials, the exchange with its receive buffer, the transport), for
+/// [`crate::main_loop::APP_STACK_SIZE`]. It runs before the `Device` is built, so the two
+/// never share the stack.
+pub const STACK_OBJECTS: usize = core::mem::size_of::<MqttCredentials<160, 128>>()
+    + core::mem::size_of::<Exchange<RX_LEN>>()
+    + core::mem::size_of::<ZephyrTransport<'static>>();
 /// Time for the platform's reply after the TLS connection is up, on top of
 /// `connect_timeout_ms` for the connection itself.
 const REPLY_WAIT_MS: u64 = 10_000;
@@ -91,8 +99,17 @@ pub fn register_and_reboot(
         match exchange.poll(&mut transport, uptime_ms()) {
             Ok(None) => {}
             Ok(Some(RegisterReply::DeviceSecret(secret))) => return store_and_reboot(secret),
-            // The exchange checks the reply's kind against the request's.
-            Ok(Some(RegisterReply::Token { .. })) => return Outcome::Failed,
+            // The exchange checks the reply's kind against the request's (WrongKind), so this
+            // is not expected; a platform that answers a DeviceSecret request with a token would
+            // do so again on every attempt, so it halts rather than retries.
+            Ok(Some(RegisterReply::Token { .. })) => {
+                log::error!(
+                    "registration: the platform answered with a device token, not a \
+                     DeviceSecret (pre-registration-free products are not offered by this \
+                     firmware); not retrying"
+                );
+                return Outcome::Refused;
+            }
             Err(ExchangeError::Refused(code)) => {
                 log::error!(
                     "registration refused by the platform (CONNACK {:?}): check \
