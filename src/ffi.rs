@@ -259,9 +259,8 @@ pub fn prov_journal_save(data: &[u8]) -> Result<(), Errno> {
 pub fn prov_journal_load(buf: &mut [u8]) -> Result<(usize, usize), Errno> {
     let mut len = 0usize;
     // SAFETY: as `prov_load`.
-    let skipped = errno(unsafe {
-        prov::mqtts_prov_journal_load(buf.as_mut_ptr(), buf.len(), &mut len)
-    })?;
+    let skipped =
+        errno(unsafe { prov::mqtts_prov_journal_load(buf.as_mut_ptr(), buf.len(), &mut len) })?;
     Ok((len.min(buf.len()), skipped))
 }
 

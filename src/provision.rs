@@ -462,13 +462,19 @@ fn apply(sh: ShellRef, state: &mut ShellState) {
     if let Err(e) = ffi::prov_journal_save(change_set) {
         return say(
             sh,
-            format_args!("not applied, nothing stored: writing the change set failed ({})", e),
+            format_args!(
+                "not applied, nothing stored: writing the change set failed ({})",
+                e
+            ),
         );
     }
     match write_records(change_set) {
         Ok(()) => {
             if let Err(e) = ffi::prov_journal_delete() {
-                log::warn!("settings: removing the apply journal failed ({}); boot retries", e);
+                log::warn!(
+                    "settings: removing the apply journal failed ({}); boot retries",
+                    e
+                );
             }
             say(sh, format_args!("stored; rebooting to use it"));
         }
@@ -541,7 +547,10 @@ fn replay_journal(buf: &mut [u8]) -> Journal {
         Ok((0, 0)) => return Journal::None,
         Ok((len, 0)) => len,
         Ok((_, _)) => {
-            log::error!("settings: apply journal larger than {} B: deleted", PENDING_CAP);
+            log::error!(
+                "settings: apply journal larger than {} B: deleted",
+                PENDING_CAP
+            );
             return forget_journal(Journal::None);
         }
         Err(e) => {
@@ -560,7 +569,11 @@ fn replay_journal(buf: &mut [u8]) -> Journal {
             forget_journal(Journal::Completed)
         }
         Err((key, e)) => {
-            log::error!("settings: finishing an interrupted apply failed at `{}` ({})", key, e);
+            log::error!(
+                "settings: finishing an interrupted apply failed at `{}` ({})",
+                key,
+                e
+            );
             Journal::Unfinished
         }
     }
