@@ -559,8 +559,12 @@ fn replay_journal(buf: &mut [u8]) -> Journal {
         }
     };
     let change_set = &buf[..len];
-    if store::records(change_set).any(|e| !matches!(e, store::Entry::Record { .. })) {
-        log::error!("settings: apply journal damaged: deleted, nothing of it written");
+    if let Err((offset, error)) = store::change_set(change_set) {
+        log::error!(
+            "settings: apply journal damaged ({} at byte {}): deleted, nothing of it written",
+            error.as_str(),
+            offset
+        );
         return forget_journal(Journal::None);
     }
     match write_records(change_set) {

@@ -223,6 +223,18 @@ pub fn records(buf: &[u8]) -> Records<'_> {
     Records { buf, at: 0 }
 }
 
+/// A change set written in one piece (the device's apply journal: the staged records of one
+/// `apply`, concatenated): usable only whole. Returns its records, or the first damaged stretch,
+/// in which case none of it may be applied.
+pub fn change_set(buf: &[u8]) -> Result<Records<'_>, (usize, RecordError)> {
+    for entry in records(buf) {
+        if let Entry::Damaged { offset, error } = entry {
+            return Err((offset, error));
+        }
+    }
+    Ok(records(buf))
+}
+
 impl<'a> Iterator for Records<'a> {
     type Item = Entry<'a>;
 
@@ -487,6 +499,49 @@ mod tests {
         let erased = rec("password", None);
         assert_eq!(&erased[..7], &[b'M', b'Q', 1, 1, 8, 0, 0]);
         assert_eq!(decode(&erased).unwrap().0.value, None);
+    }
+
+    #[test]
+    fn change_set_is_taken_whole_or_not_at_all() {
+        let mut set = rec("broker_port", Some("18883"));
+        set.extend(rec("password", None));
+        set.extend(rec("broker_port", Some("8884")));
+        let keys: Vec<_> = change_set(&set)
+            .unwrap()
+            .map(|e| match e {
+                Entry::Record { record, .. } => (record.key, record.value),
+                Entry::Damaged { .. } => unreachable!("checked whole"),
+            })
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                ("broker_port", Some("18883")),
+                ("password", None),
+                ("broker_port", Some("8884"))
+            ]
+        );
+        // Empty, and trailing erased flash, are fine.
+        assert_eq!(change_set(&[]).unwrap().count(), 0);
+        let mut erased_tail = set.clone();
+        erased_tail.extend([0xFF; 16]);
+        assert_eq!(change_set(&erased_tail).unwrap().count(), 3);
+        // Cut anywhere inside a record, or one bit flipped: refused, naming where.
+        let second = rec("broker_port", Some("18883")).len();
+        for cut in 1..set.len() {
+            let at_boundary = [second, second + rec("password", None).len()].contains(&cut);
+            assert_eq!(
+                change_set(&set[..cut]).is_err(),
+                !at_boundary,
+                "cut at {cut}"
+            );
+        }
+        let mut flipped = set.clone();
+        flipped[second + 9] ^= 0x10;
+        assert_eq!(
+            change_set(&flipped).err(),
+            Some((second, RecordError::BadCrc))
+        );
     }
 
     #[test]
