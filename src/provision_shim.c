@@ -53,6 +53,11 @@ struct load_ctx {
 	size_t cap;
 	size_t len;
 	int skipped;
+	/* Reads that failed: reported as -EIO, never as "too large", since
+	 * settings_load_subtree_direct() itself returns 0 whatever the backend did. */
+	int failed;
+	/* Stop after the first value (the journal is one setting). */
+	bool one;
 };
 
 /* settings_load_direct_cb: called once per stored `mqtts/...` entry. */
@@ -71,18 +76,27 @@ static int load_cb(const char *key, size_t len, settings_read_cb read_cb, void *
 	if (n > 0 && (size_t)n <= len) {
 		ctx->len += (size_t)n;
 	} else {
-		ctx->skipped++;
+		ctx->failed++;
 	}
-	return 0;
+	return ctx->one ? 1 : 0;
+}
+
+static int load_into(const char *subtree, bool one, uint8_t *buf, size_t cap, size_t *out_len)
+{
+	struct load_ctx ctx = {.buf = buf, .cap = cap, .len = 0, .skipped = 0, .failed = 0,
+			       .one = one};
+	int rc = settings_load_subtree_direct(subtree, load_cb, &ctx);
+
+	*out_len = ctx.len;
+	if (rc < 0) {
+		return rc;
+	}
+	return ctx.failed > 0 ? -EIO : ctx.skipped;
 }
 
 int mqtts_prov_load(uint8_t *buf, size_t cap, size_t *out_len)
 {
-	struct load_ctx ctx = {.buf = buf, .cap = cap, .len = 0, .skipped = 0};
-	int rc = settings_load_subtree_direct(SUBTREE, load_cb, &ctx);
-
-	*out_len = ctx.len;
-	return rc < 0 ? rc : ctx.skipped;
+	return load_into(SUBTREE, false, buf, cap, out_len);
 }
 
 int mqtts_prov_save(const uint8_t *key, size_t key_len, const uint8_t *record, size_t len)
@@ -103,8 +117,8 @@ int mqtts_prov_delete(const uint8_t *key, size_t key_len)
 
 /* The change set of one `mqtts apply` (the staged records, concatenated) is first written as
  * this single setting, then key by key, then deleted; a boot that finds it writes the keys
- * again (src/provision.rs). The name shares no prefix with SUBTREE: settings_name_steq()
- * matches prefixes, so "mqtts" would also select "mqtts..." names. */
+ * again (src/provision.rs). Its own top-level name, outside SUBTREE, so the option load and
+ * the factory reset's walk never see it. */
 #define JOURNAL "mqapply"
 
 int mqtts_prov_journal_save(const uint8_t *data, size_t len)
@@ -114,11 +128,7 @@ int mqtts_prov_journal_save(const uint8_t *data, size_t len)
 
 int mqtts_prov_journal_load(uint8_t *buf, size_t cap, size_t *out_len)
 {
-	struct load_ctx ctx = {.buf = buf, .cap = cap, .len = 0, .skipped = 0};
-	int rc = settings_load_subtree_direct(JOURNAL, load_cb, &ctx);
-
-	*out_len = ctx.len;
-	return rc < 0 ? rc : ctx.skipped;
+	return load_into(JOURNAL, true, buf, cap, out_len);
 }
 
 int mqtts_prov_journal_delete(void)

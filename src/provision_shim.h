@@ -23,7 +23,8 @@ extern "C" {
 int mqtts_prov_settings_init(void);
 /* Appends the value of every `mqtts/<key>` setting (each a core store record) to buf; the
  * total length goes to *out_len. A value that does not fit is skipped and counted in the
- * return value (number of skipped values, >= 0), so Rust can report it. */
+ * return value (number of skipped values, >= 0), so Rust can report it; a value that cannot
+ * be read makes it -EIO. */
 int mqtts_prov_load(uint8_t *buf, size_t cap, size_t *out_len);
 /* settings_save_one("mqtts/<key>", record, len). */
 int mqtts_prov_save(const uint8_t *key, size_t key_len, const uint8_t *record, size_t len);
