@@ -177,9 +177,20 @@ impl<const N: usize> RingBuffer<N> {
 /// compacted), so the extra pass does not matter.
 pub(crate) fn rotate_left(buf: &mut [u8], mid: usize) {
     let (front, back) = buf.split_at_mut(mid.min(buf.len()));
-    front.reverse();
-    back.reverse();
-    buf.reverse();
+    reverse(front);
+    reverse(back);
+    reverse(buf);
+}
+
+/// Reverses `buf` in place by swapping its ends inward.
+///
+/// Not `<[u8]>::reverse`: the core's version keeps an unreachable bounds-check panic and is
+/// larger; the slice pattern needs no index at all.
+fn reverse(mut buf: &mut [u8]) {
+    while let [first, rest @ .., last] = buf {
+        core::mem::swap(first, last);
+        buf = rest;
+    }
 }
 
 #[cfg(test)]
@@ -397,6 +408,21 @@ mod tests {
                 let want: Vec<u8> = model.iter().copied().collect();
                 prop_assert_eq!(stored(&r), want);
             }
+        }
+
+        /// The three-reversal rotation (with its hand-written `reverse`) does what the core's
+        /// `rotate_left` does, for every length and every `mid`, also past the end (clamped).
+        #[test]
+        fn rotate_left_matches_the_core(
+            buf in proptest::collection::vec(any::<u8>(), 0..40),
+            mid in 0usize..50,
+        ) {
+            let mut got = buf.clone();
+            super::rotate_left(&mut got, mid);
+            let clamped = mid.min(buf.len());
+            let mut want = buf;
+            want.rotate_left(clamped);
+            prop_assert_eq!(got, want);
         }
     }
 }

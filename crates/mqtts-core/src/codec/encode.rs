@@ -19,8 +19,8 @@ type BodyFn = fn(&Packet<'_>, &mut Writer<'_>) -> Result<u8, EncodeError>;
 /// Length of the whole encoded packet, after validating it like [`encode`] does.
 pub fn encoded_len(packet: &Packet<'_>) -> Result<usize, EncodeError> {
     let (_, remaining_len) = measure(packet, body)?;
-    let mut w = Writer { out: None, pos: 0 };
-    w.remaining_len(remaining_len)?;
+    let mut w = Writer::counting();
+    w.remaining_len(remaining_len);
     Ok(w.pos + 1 + remaining_len)
 }
 
@@ -43,19 +43,21 @@ pub(crate) fn encode_client(packet: &Packet<'_>, out: &mut [u8]) -> Result<usize
 
 fn encode_with(packet: &Packet<'_>, out: &mut [u8], body: BodyFn) -> Result<usize, EncodeError> {
     let (first_byte, remaining_len) = measure(packet, body)?;
-    let mut w = Writer {
-        out: Some(out),
-        pos: 0,
-    };
-    w.u8(first_byte)?;
-    w.remaining_len(remaining_len)?;
+    let mut w = Writer { out, pos: 0 };
+    w.u8(first_byte);
+    w.remaining_len(remaining_len);
+    // Room is checked once, here: the writes below cannot run out of it, so they need no
+    // error path each (and the error order stays validation, `PacketTooLarge`, then this).
+    if w.pos + remaining_len > w.out.len() {
+        return Err(EncodeError::BufferTooSmall);
+    }
     body(packet, &mut w)?;
     Ok(w.pos)
 }
 
 /// The first byte and the remaining length of `packet`, which this validates.
 fn measure(packet: &Packet<'_>, body: BodyFn) -> Result<(u8, usize), EncodeError> {
-    let mut w = Writer { out: None, pos: 0 };
+    let mut w = Writer::counting();
     let first_byte = body(packet, &mut w)?;
     if w.pos > MAX_REMAINING_LEN {
         return Err(EncodeError::PacketTooLarge);
@@ -70,8 +72,8 @@ fn body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
             if a.session_present && a.code != ConnectReturnCode::Accepted {
                 return Err(EncodeError::InvalidReturnCode);
             }
-            w.u8(u8::from(a.session_present))?;
-            w.u8(a.code as u8)?;
+            w.u8(u8::from(a.session_present));
+            w.u8(a.code as u8);
             0x20
         }
         Packet::SubAck(ref a) => {
@@ -80,7 +82,7 @@ fn body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeError> {
             if !a.return_codes.iter().all(|&c| valid_suback_code(c)) {
                 return Err(EncodeError::InvalidReturnCode);
             }
-            w.bytes(a.return_codes)?;
+            w.bytes(a.return_codes);
             0x90
         }
         Packet::UnsubAck(id) => w.ack(0xb0, id)?,
@@ -121,7 +123,7 @@ fn client_body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeErro
             }
             // Protocol name "MQTT", level 4, flags, keep alive: one write, not four.
             let [ka_hi, ka_lo] = c.keep_alive.to_be_bytes();
-            w.bytes(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags, ka_hi, ka_lo])?;
+            w.bytes(&[0, 4, b'M', b'Q', b'T', b'T', 4, flags, ka_hi, ka_lo]);
             w.str(c.client_id)?;
             if let Some(will) = c.will {
                 w.topic_name(will.topic)?;
@@ -144,7 +146,7 @@ fn client_body(packet: &Packet<'_>, w: &mut Writer<'_>) -> Result<u8, EncodeErro
                 (_, Some(id)) => w.packet_id(id)?,
                 (_, None) => return Err(EncodeError::MissingPacketId),
             }
-            w.bytes(p.payload)?;
+            w.bytes(p.payload);
             0x30 | u8::from(p.dup) << 3 | (p.qos as u8) << 1 | u8::from(p.retain)
         }
         Packet::Subscribe(Subscribe {
@@ -181,7 +183,7 @@ fn subscribe<'t>(
     let mut any = false;
     for (filter, qos) in topics {
         w.filter(filter)?;
-        w.u8(qos as u8)?;
+        w.u8(qos as u8);
         any = true;
     }
     nonempty(any)?;
@@ -211,40 +213,47 @@ fn nonempty(any: bool) -> Result<(), EncodeError> {
     }
 }
 
-/// Output cursor; with `out == None` it only counts, so one code path both sizes and writes.
+/// Output cursor. Bytes that do not fit in `out` are counted but not written, so one code path
+/// both sizes (with an empty `out`) and writes (after the caller checked the room).
 struct Writer<'o> {
-    out: Option<&'o mut [u8]>,
+    out: &'o mut [u8],
     pos: usize,
 }
 
 impl Writer<'_> {
-    fn bytes(&mut self, data: &[u8]) -> Result<(), EncodeError> {
+    /// A writer that only counts.
+    fn counting() -> Self {
+        Writer {
+            out: &mut [],
+            pos: 0,
+        }
+    }
+
+    fn bytes(&mut self, data: &[u8]) {
         let end = self.pos.saturating_add(data.len());
-        if let Some(out) = self.out.as_deref_mut() {
-            out.get_mut(self.pos..end)
-                .ok_or(EncodeError::BufferTooSmall)?
-                .copy_from_slice(data);
+        if let Some(dst) = self.out.get_mut(self.pos..end) {
+            dst.copy_from_slice(data);
         }
         self.pos = end;
-        Ok(())
     }
 
-    fn u8(&mut self, b: u8) -> Result<(), EncodeError> {
-        self.bytes(&[b])
+    fn u8(&mut self, b: u8) {
+        self.bytes(&[b]);
     }
 
-    fn u16(&mut self, v: u16) -> Result<(), EncodeError> {
-        self.bytes(&v.to_be_bytes())
+    fn u16(&mut self, v: u16) {
+        self.bytes(&v.to_be_bytes());
     }
 
-    fn remaining_len(&mut self, mut len: usize) -> Result<(), EncodeError> {
+    fn remaining_len(&mut self, mut len: usize) {
         loop {
             let byte = (len & 0x7f) as u8;
             len >>= 7;
             if len == 0 {
-                return self.u8(byte);
+                self.u8(byte);
+                return;
             }
-            self.u8(byte | 0x80)?;
+            self.u8(byte | 0x80);
         }
     }
 
@@ -252,7 +261,8 @@ impl Writer<'_> {
         if id == 0 {
             return Err(EncodeError::MissingPacketId);
         }
-        self.u16(id)
+        self.u16(id);
+        Ok(())
     }
 
     /// An acknowledgement that is only a packet id; returns its first byte.
@@ -263,8 +273,9 @@ impl Writer<'_> {
 
     fn binary(&mut self, data: &[u8]) -> Result<(), EncodeError> {
         let len = u16::try_from(data.len()).map_err(|_| EncodeError::StringTooLong)?;
-        self.u16(len)?;
-        self.bytes(data)
+        self.u16(len);
+        self.bytes(data);
+        Ok(())
     }
 
     fn str(&mut self, s: &str) -> Result<(), EncodeError> {

@@ -1166,3 +1166,106 @@ proptest! {
         })?;
     }
 }
+
+/// `valid_topic_filter` as it was written before it was made smaller (each wildcard checked
+/// with a look-ahead at the next byte): the reference the property test compares with.
+fn filter_with_lookahead(filter: &str) -> bool {
+    let b = filter.as_bytes();
+    if b.is_empty() || b.len() > 65_535 {
+        return false;
+    }
+    let mut prev = b'/';
+    for (i, &c) in b.iter().enumerate() {
+        let next = b.get(i + 1).copied();
+        let ok = match c {
+            0 => false,
+            b'+' => prev == b'/' && matches!(next, None | Some(b'/')),
+            b'#' => prev == b'/' && next.is_none(),
+            _ => true,
+        };
+        if !ok {
+            return false;
+        }
+        prev = c;
+    }
+    true
+}
+
+/// `topic::matches` as it was written before it went byte by byte: level by level, the
+/// definition in §4.7 (the reference the property test compares with).
+fn matches_by_levels(filter: &str, topic: &str) -> bool {
+    if topic.starts_with('$') && (filter.starts_with('+') || filter.starts_with('#')) {
+        return false;
+    }
+    let mut fl = filter.split('/');
+    let mut tl = topic.split('/');
+    loop {
+        match (fl.next(), tl.next()) {
+            (Some("#"), _) => return true,
+            (Some(a), Some(b)) if a == "+" || a == b => {}
+            (None, None) => return true,
+            _ => return false,
+        }
+    }
+}
+
+/// Topic names made of few distinct levels (often empty, sometimes `$`-prefixed), so that
+/// random filters match them often.
+fn level_topic() -> impl Strategy<Value = String> {
+    prop::collection::vec("[ab$]{0,2}", 1..5).prop_map(|levels| levels.join("/"))
+}
+
+/// A valid filter for `topic`'s levels: each level kept, replaced by `+`, or changed, maybe cut
+/// short, maybe ending in `#`.
+fn filter_for(topic: &str, edits: &[u8], cut: usize, hash: bool) -> String {
+    let mut levels: Vec<String> = topic
+        .split('/')
+        .zip(edits.iter().cycle())
+        .map(|(level, e)| match e % 3 {
+            0 => level.replace(['+', '#'], ""),
+            1 => "+".to_string(),
+            _ => "b".to_string(),
+        })
+        .collect();
+    levels.truncate(cut.max(1));
+    let mut f = levels.join("/");
+    if f.is_empty() {
+        f.push('#');
+    } else if hash {
+        f.push_str("/#");
+    }
+    f
+}
+
+proptest! {
+    /// The filter check without look-ahead accepts exactly what the look-ahead version
+    /// accepts, on strings full of misplaced wildcards, U+0000 and separators.
+    #[test]
+    fn filter_check_matches_the_lookahead_version(f in "[a/+#\\x00é]{0,10}") {
+        prop_assert_eq!(valid_topic_filter(&f), filter_with_lookahead(&f));
+    }
+
+    /// The byte-by-byte matcher agrees with matching level by level for every valid filter
+    /// and topic name: filters built from the topic (so that they often match) and random ones.
+    #[test]
+    fn matching_agrees_with_levels(
+        topic in level_topic(),
+        edits in prop::collection::vec(any::<u8>(), 1..6),
+        cut in 0usize..6,
+        hash in any::<bool>(),
+        other in topic_filter(),
+    ) {
+        prop_assume!(valid_topic_name(&topic));
+        let built = filter_for(&topic, &edits, cut, hash);
+        for f in [built.as_str(), other.as_str()] {
+            prop_assert!(valid_topic_filter(f), "{:?}", f);
+            prop_assert_eq!(matches(f, &topic), matches_by_levels(f, &topic), "{:?} vs {:?}", f, topic);
+        }
+    }
+
+    /// Invalid filters and topics get some answer, never a panic.
+    #[test]
+    fn matching_rough_input_never_panics(f in "[a/+#\\x00$]{0,8}", t in "[a/+#\\x00$]{0,8}") {
+        let _ = matches(&f, &t);
+    }
+}
