@@ -128,7 +128,10 @@ pub fn run() -> ! {
     let mut stored = STORED.lock().unwrap_or_else(|never| match never {});
     let stored_len = match provision::finish_interrupted_apply() {
         provision::Journal::None | provision::Journal::Completed => {
-            provision::read_stored(&mut stored[..])
+            provision::read_stored(&mut stored[..]).unwrap_or_else(|e| {
+                log::error!("settings: load failed ({}): starting on the defaults", e);
+                0
+            })
         }
         provision::Journal::Unfinished => {
             log::error!(

@@ -41,23 +41,18 @@ pub fn defaults() -> Layered<'static> {
     Layered::new(DEVICE, Extra::new())
 }
 
-/// Reads every stored record into `buf`; returns the length. Problems are logged.
-pub fn read_stored(buf: &mut [u8]) -> usize {
-    match ffi::prov_load(buf) {
-        Ok((len, 0)) => len,
-        Ok((len, skipped)) => {
-            log::warn!(
-                "settings: {} stored value(s) larger than the {} B buffer were ignored",
-                skipped,
-                buf.len()
-            );
-            len
-        }
-        Err(e) => {
-            log::error!("settings: load failed ({}): starting on the defaults", e);
-            0
-        }
+/// Reads every stored record into `buf`; returns the length. Oversized values are logged and
+/// left out; a failed read is an error (the boot then runs on the defaults, `apply` refuses).
+pub fn read_stored(buf: &mut [u8]) -> Result<usize, ffi::Errno> {
+    let (len, skipped) = ffi::prov_load(buf)?;
+    if skipped > 0 {
+        log::warn!(
+            "settings: {} stored value(s) larger than the {} B buffer were ignored",
+            skipped,
+            buf.len()
+        );
     }
+    Ok(len)
 }
 
 /// Logs one store problem (never a value: it may be a secret).
@@ -251,12 +246,14 @@ impl ShellState {
         }
     }
 
-    /// Stored records followed by the staged ones, in `buf`; returns the length.
-    fn combined(&mut self) -> usize {
-        let len = read_stored(&mut self.buf[..STORE_CAP]);
+    /// Stored records followed by the staged ones, in `buf`; returns the length. Fails when
+    /// the stored records could not be read: validating the staged changes against the
+    /// defaults alone would check a configuration the device does not have.
+    fn combined(&mut self) -> Result<usize, ffi::Errno> {
+        let len = read_stored(&mut self.buf[..STORE_CAP])?;
         let p = self.pending_len;
         self.buf[len..len + p].copy_from_slice(&self.pending[..p]);
-        len + p
+        Ok(len + p)
     }
 
     fn stage(&mut self, key: &str, value: Option<&str>) -> Result<(), &'static str> {
@@ -393,7 +390,15 @@ pub fn secret_line(sh: ShellRef, key: &str, value: &str) {
 
 fn show(sh: ShellRef, state: &mut ShellState) {
     let pending = state.pending_len;
-    let len = state.combined();
+    let len = match state.combined() {
+        Ok(len) => len,
+        Err(e) => {
+            return say(
+                sh,
+                format_args!("reading the stored options failed ({})", e),
+            )
+        }
+    };
     let loaded = store::load(defaults(), &state.buf[..len], |p| {
         say(sh, format_args!("note: {:?}", ProblemText(&p)))
     });
@@ -440,7 +445,18 @@ fn apply(sh: ShellRef, state: &mut ShellState) {
     if state.pending_len == 0 {
         return say(sh, format_args!("nothing staged"));
     }
-    let len = state.combined();
+    let len = match state.combined() {
+        Ok(len) => len,
+        Err(e) => {
+            return say(
+                sh,
+                format_args!(
+                    "not applied, nothing stored: reading the stored options failed ({})",
+                    e
+                ),
+            )
+        }
+    };
     let invalid = {
         let mut rejected = None;
         let loaded = store::load(defaults(), &state.buf[..len], |p| {

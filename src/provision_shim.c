@@ -53,8 +53,11 @@ struct load_ctx {
 	size_t cap;
 	size_t len;
 	int skipped;
-	/* Reads that failed: reported as -EIO, never as "too large", since
-	 * settings_load_subtree_direct() itself returns 0 whatever the backend did. */
+	/* Reads that failed here (the read callback returned an error or fewer bytes than the
+	 * value has): reported as -EIO, never as "too large". settings_load_subtree_direct()
+	 * itself returns 0 whatever the backend did, and errors inside the backend (ZMS deletes
+	 * an entry whose name it cannot read, and ends the walk on a broken list node) never reach
+	 * this callback: those values are simply absent, as if never stored. */
 	int failed;
 	/* Stop after the first value (the journal is one setting). */
 	bool one;
@@ -70,11 +73,12 @@ static int load_cb(const char *key, size_t len, settings_read_cb read_cb, void *
 	ARG_UNUSED(key);
 	if (len > ctx->cap - ctx->len) {
 		ctx->skipped++;
-		return 0;
+		return ctx->one ? 1 : 0;
 	}
 	n = read_cb(cb_arg, ctx->buf + ctx->len, len);
-	if (n > 0 && (size_t)n <= len) {
-		ctx->len += (size_t)n;
+	/* Whole values only: a short read would splice part of a record into the buffer. */
+	if (n > 0 && (size_t)n == len) {
+		ctx->len += len;
 	} else {
 		ctx->failed++;
 	}
