@@ -47,7 +47,7 @@ pub fn read_stored(buf: &mut [u8]) -> Result<usize, ffi::Errno> {
     let (len, skipped) = ffi::prov_load(buf)?;
     if skipped > 0 {
         log::warn!(
-            "settings: {} stored value(s) larger than the {} B buffer were ignored",
+            "settings: {} stored value(s) did not fit in the {} B buffer and were ignored",
             skipped,
             buf.len()
         );
@@ -246,9 +246,10 @@ impl ShellState {
         }
     }
 
-    /// Stored records followed by the staged ones, in `buf`; returns the length. Fails when
-    /// the stored records could not be read: validating the staged changes against the
-    /// defaults alone would check a configuration the device does not have.
+    /// Stored records followed by the staged ones, in `buf`; returns the length. Fails when a
+    /// stored value could not be read: validating the staged changes against the defaults
+    /// alone would check a configuration the device does not have. (Values that do not fit
+    /// are left out with a warning, as at boot.)
     fn combined(&mut self) -> Result<usize, ffi::Errno> {
         let len = read_stored(&mut self.buf[..STORE_CAP])?;
         let p = self.pending_len;
@@ -395,7 +396,10 @@ fn show(sh: ShellRef, state: &mut ShellState) {
         Err(e) => {
             return say(
                 sh,
-                format_args!("reading the stored options failed ({})", e),
+                format_args!(
+                    "reading the stored options failed ({}); `mqtts factory-reset` erases them",
+                    e
+                ),
             )
         }
     };
@@ -451,7 +455,8 @@ fn apply(sh: ShellRef, state: &mut ShellState) {
             return say(
                 sh,
                 format_args!(
-                    "not applied, nothing stored: reading the stored options failed ({})",
+                    "not applied, nothing stored: reading the stored options failed ({}); \
+                     `mqtts factory-reset` erases them",
                     e
                 ),
             )

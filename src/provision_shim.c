@@ -53,11 +53,13 @@ struct load_ctx {
 	size_t cap;
 	size_t len;
 	int skipped;
-	/* Reads that failed here (the read callback returned an error or fewer bytes than the
-	 * value has): reported as -EIO, never as "too large". settings_load_subtree_direct()
-	 * itself returns 0 whatever the backend did, and errors inside the backend (ZMS deletes
-	 * an entry whose name it cannot read, and ends the walk on a broken list node) never reach
-	 * this callback: those values are simply absent, as if never stored. */
+	/* Reads that failed here (the read callback returned an error, e.g. a flash read error or
+	 * a data CRC mismatch, or fewer bytes than the value has): reported as -EIO, never as
+	 * "too large". What ZMS handles while walking its list never reaches this callback, and
+	 * settings_load_subtree_direct() returns 0 whatever the backend did: an entry whose name
+	 * or data is missing is skipped (and deleted unless CONFIG_SETTINGS_ZMS_NO_LL_DELETE), and
+	 * a list node that cannot be read ends the walk, so the entries after it are not loaded
+	 * either and the shim cannot tell (docs/provisioning.md). */
 	int failed;
 	/* Stop after the first value (the journal is one setting). */
 	bool one;
