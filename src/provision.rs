@@ -257,6 +257,24 @@ impl ShellState {
         Ok(len + p)
     }
 
+    /// [`Self::combined`], or tells the shell why the stored options could not be read;
+    /// `outcome` prefixes the message with what that means for the command.
+    fn combined_or_say(&mut self, sh: ShellRef, outcome: &str) -> Option<usize> {
+        match self.combined() {
+            Ok(len) => Some(len),
+            Err(e) => {
+                say(
+                    sh,
+                    format_args!(
+                        "{}reading the stored options failed ({}); `mqtts factory-reset` erases them",
+                        outcome, e
+                    ),
+                );
+                None
+            }
+        }
+    }
+
     fn stage(&mut self, key: &str, value: Option<&str>) -> Result<(), &'static str> {
         let at = self.pending_len;
         let n = store::encode(&Record { key, value }, &mut self.pending[at..])
@@ -391,17 +409,8 @@ pub fn secret_line(sh: ShellRef, key: &str, value: &str) {
 
 fn show(sh: ShellRef, state: &mut ShellState) {
     let pending = state.pending_len;
-    let len = match state.combined() {
-        Ok(len) => len,
-        Err(e) => {
-            return say(
-                sh,
-                format_args!(
-                    "reading the stored options failed ({}); `mqtts factory-reset` erases them",
-                    e
-                ),
-            )
-        }
+    let Some(len) = state.combined_or_say(sh, "") else {
+        return;
     };
     let loaded = store::load(defaults(), &state.buf[..len], |p| {
         say(sh, format_args!("note: {:?}", ProblemText(&p)))
@@ -449,18 +458,8 @@ fn apply(sh: ShellRef, state: &mut ShellState) {
     if state.pending_len == 0 {
         return say(sh, format_args!("nothing staged"));
     }
-    let len = match state.combined() {
-        Ok(len) => len,
-        Err(e) => {
-            return say(
-                sh,
-                format_args!(
-                    "not applied, nothing stored: reading the stored options failed ({}); \
-                     `mqtts factory-reset` erases them",
-                    e
-                ),
-            )
-        }
+    let Some(len) = state.combined_or_say(sh, "not applied, nothing stored: ") else {
+        return;
     };
     let invalid = {
         let mut rejected = None;
